@@ -106,7 +106,10 @@ def _encode_bind(p: Pdu) -> bytes:
 
 
 def _encode_bind_resp(p: Pdu) -> bytes:
+    """Spec 4.1.2: the body is not returned when command_status is non-zero (unless the caller filled it)."""
     assert isinstance(p, _BindResp)
+    if p.status and not p.system_id and not p.tlvs:
+        return b""
     return _cstr(p.system_id, Limits.SYSTEM_ID, "system_id")
 
 
@@ -174,7 +177,10 @@ def _explain_short_message_fields(p: _ShortMessage) -> None:
 
 
 def _encode_message_id_resp(p: Pdu) -> bytes:
+    """Spec 4.4.2: a submit_sm_resp with a non-zero command_status has no body (unless the caller gave an id)."""
     assert isinstance(p, _MessageIdResp)
+    if p.status and not p.message_id and not p.tlvs and p.command_id is CommandId.SUBMIT_SM_RESP:
+        return b""
     message_id = p.message_id.encode("latin-1")
     if len(message_id) >= Limits.MESSAGE_ID or b"\0" in message_id:
         _cstr(p.message_id, Limits.MESSAGE_ID, "message_id")

@@ -1,0 +1,1 @@
+"""Pure gateway domain: time and randomness are passed in, never read here."""
