@@ -1,28 +1,43 @@
-"""Command line: ``smppgw <command>``. Each command lives in the package that owns it; this module only dispatches."""
+"""Command line: ``smppgw <command>``. Each command lives in the package that owns it (a module with
+``configure(parser)`` and ``main(args) -> int``); this module only dispatches, importing a command lazily."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
 from . import __version__
 
+COMMANDS: dict[str, tuple[str, str]] = {
+    "sim": ("smppgw.sim.cli", "run the built-in SMSC simulator"),
+    "loadtest": ("smppgw.loadtest.cli", "load-test an SMPP server and correlate receipts"),
+}
+"""command name → (module, one-line help)."""
 
-def build_parser() -> argparse.ArgumentParser:
+
+def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smppgw", description="High-throughput SMPP 3.4 gateway")
     parser.add_argument("--version", action="version", version=f"smppgw {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        if name in argv:  # import only the command being run (keeps `smppgw --help` fast)
+            importlib.import_module(module_name).configure(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(args_list)
+    args = parser.parse_args(args_list)
     if args.command is None:
         parser.print_help()
         return 2
-    return 0
+    module = importlib.import_module(COMMANDS[args.command][0])
+    result: int = module.main(args)
+    return result
 
 
 if __name__ == "__main__":
