@@ -1,0 +1,1 @@
+"""Observability: metrics declared once, read cheaply; structured logs with personal data masked."""
