@@ -209,8 +209,12 @@ class SmppConnection(asyncio.Protocol):
         """Queue a request now (a slot must be free: ``has_free_slot``); ``on_done`` gets the response or error."""
         if self.closed_reason is not None:
             raise ConnectionClosedError(self.closed_reason)
-        sequence = self.session.send_request(pdu, self._time(), on_done, timeout)
+        now = self._time()
+        sequence = self.session.send_request(pdu, now, on_done, timeout)
         self._schedule_flush()
+        deadline = now + (timeout or self.config.response_timeout)
+        if self._timer_at is None or deadline < self._timer_at:
+            self._arm_timer()  # the new request's expiry may be the earliest deadline
         return sequence
 
     async def request(self, pdu: Pdu, *, slot_timeout: float | None = None, timeout: float | None = None) -> Pdu:

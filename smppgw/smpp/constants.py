@@ -60,9 +60,7 @@ class CommandId(IntEnum):
 
 
 # Requests that expect no response (spec 4.1.7 outbind, 4.12.1 alert_notification) and the generic_nack itself.
-COMMANDS_WITHOUT_RESPONSE: Final = frozenset(
-    {CommandId.OUTBIND, CommandId.ALERT_NOTIFICATION, CommandId.GENERIC_NACK}
-)
+COMMANDS_WITHOUT_RESPONSE: Final = frozenset({CommandId.OUTBIND, CommandId.ALERT_NOTIFICATION, CommandId.GENERIC_NACK})
 
 
 class CommandStatus(IntEnum):

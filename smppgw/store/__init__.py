@@ -1,0 +1,1 @@
+"""Persistence: the ``Store`` protocol, the SQLite implementation and an in-memory one for tests."""

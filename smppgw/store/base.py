@@ -1,0 +1,102 @@
+"""The persistence contract. Writes are queued without awaiting (never one await per row) and committed in groups;
+``after_commit`` says when everything queued so far is durable, which is when the gateway may acknowledge it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import msgspec
+
+from smppgw.core.message import Message, State
+
+CommitCallback = Callable[[bool], None]
+"""Called with True once durable, or False if the store failed (then nothing in that group may be acknowledged)."""
+
+
+class ReceiptRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A receipt as received from an operator: evidence, kept whether or not it matched a message."""
+
+    id: int
+    connector: str
+    smsc_id: str
+    state: str  # MessageState name from the receipt
+    err: str | None
+    done_date: str | None  # ISO text of the receipt's done date (the SMSC's local time)
+    received_at: float
+    raw: str
+    message_id: str | None = None
+    part: int | None = None
+
+
+class SegmentRow(msgspec.Struct, frozen=True, kw_only=True):
+    message_id: str
+    part: int
+    connector: str
+    smsc_id: str
+    submitted_at: float
+
+
+class Recovery(msgspec.Struct, kw_only=True):
+    """What a restart must pick up again."""
+
+    open_messages: list[Message]  # not final; their parts' SMSC ids filled from the segments table
+    unmatched_receipts: list[ReceiptRecord]  # received, not yet matched (to park again)
+    receipts_due: list[Message]  # final, receipt owed upstream and not acknowledged yet
+    max_message_id: str | None
+    max_receipt_id: int
+
+
+class MessageView(msgspec.Struct, kw_only=True):
+    """A message with its evidence, for query_sm and the HTTP status endpoint."""
+
+    message: Message
+    segments: list[SegmentRow]
+    receipts: list[ReceiptRecord]
+
+
+class StoreStats:
+    __slots__ = ("batches", "commit_seconds", "failures", "last_batch_rows", "rows")
+
+    def __init__(self) -> None:
+        self.batches = 0
+        self.rows = 0
+        self.failures = 0
+        self.commit_seconds = 0.0
+        self.last_batch_rows = 0
+
+
+class Store(Protocol):
+    stats: StoreStats
+
+    @property
+    def pending(self) -> int:
+        """Rows queued and not yet committed (for backpressure)."""
+
+    @property
+    def healthy(self) -> bool: ...
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None:
+        """Commit everything queued, then close."""
+
+    def add_message(self, message: Message) -> None: ...
+
+    def set_state(
+        self, message_id: str, state: State, at: float, *, status: int = 0, receipt_due: bool = False
+    ) -> None: ...
+
+    def add_segment(self, row: SegmentRow) -> None: ...
+
+    def add_receipt(self, record: ReceiptRecord) -> None: ...
+
+    def link_receipt(self, receipt_id: int, message_id: str, part: int) -> None: ...
+
+    def receipt_delivered(self, message_id: str, at: float) -> None: ...
+
+    def after_commit(self, callback: CommitCallback) -> None: ...
+
+    async def recover(self) -> Recovery: ...
+
+    async def find_message(self, message_id: str) -> MessageView | None: ...

@@ -1,0 +1,150 @@
+"""In-memory store with the SQLite store's semantics (commits happen on the next loop iteration). For tests."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+
+import msgspec
+
+from smppgw.core.message import Message, State
+
+from .base import CommitCallback, MessageView, ReceiptRecord, Recovery, SegmentRow, StoreStats
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.stats = StoreStats()
+        self.messages: dict[str, Message] = {}
+        self.receipt_due: dict[str, bool] = {}
+        self.segments: dict[tuple[str, int], SegmentRow] = {}
+        self.receipts: dict[int, ReceiptRecord] = {}
+        self._pending: list[tuple[str, tuple[object, ...]]] = []
+        self._callbacks: list[CommitCallback] = []
+        self._scheduled = False
+        self.fail_commits = False  # tests flip this to simulate a broken disk
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    @property
+    def healthy(self) -> bool:
+        return not self.fail_commits
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._commit()
+
+    def _queue(self, op: str, *args: object) -> None:
+        self._pending.append((op, args))
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._commit)
+
+    def add_message(self, message: Message) -> None:
+        self._queue("message", copy.deepcopy(message))
+
+    def set_state(
+        self, message_id: str, state: State, at: float, *, status: int = 0, receipt_due: bool = False
+    ) -> None:
+        self._queue("state", message_id, state, at, status, receipt_due)
+
+    def add_segment(self, row: SegmentRow) -> None:
+        self._queue("segment", row)
+
+    def add_receipt(self, record: ReceiptRecord) -> None:
+        self._queue("receipt", record)
+
+    def link_receipt(self, receipt_id: int, message_id: str, part: int) -> None:
+        self._queue("link", receipt_id, message_id, part)
+
+    def receipt_delivered(self, message_id: str, at: float) -> None:
+        self._queue("delivered", message_id, at)
+
+    def after_commit(self, callback: CommitCallback) -> None:
+        self._callbacks.append(callback)
+        self._schedule()
+
+    def _commit(self) -> None:
+        self._scheduled = False
+        ops, callbacks = self._pending, self._callbacks
+        self._pending, self._callbacks = [], []
+        if self.fail_commits:
+            self.stats.failures += 1
+            for callback in callbacks:
+                callback(False)
+            return
+        for op, args in ops:
+            self._apply(op, args)
+        self.stats.batches += 1
+        self.stats.rows += len(ops)
+        for callback in callbacks:
+            callback(True)
+
+    def _apply(self, op: str, args: tuple[object, ...]) -> None:
+        if op == "message":
+            message = args[0]
+            assert isinstance(message, Message)
+            self.messages[message.id] = message
+        elif op == "state":
+            message_id, state, at, status, due = args
+            stored = self.messages[str(message_id)]
+            assert isinstance(state, State) and isinstance(status, int) and isinstance(at, float)
+            stored.state, stored.status = state, status
+            if state.is_final:
+                stored.done_at = at
+            self.receipt_due[str(message_id)] = bool(due)
+        elif op == "segment":
+            row = args[0]
+            assert isinstance(row, SegmentRow)
+            self.segments[(row.message_id, row.part)] = row
+        elif op == "receipt":
+            record = args[0]
+            assert isinstance(record, ReceiptRecord)
+            self.receipts[record.id] = record
+        elif op == "link":
+            receipt_id, message_id, part = args
+            record = self.receipts[int(str(receipt_id))]
+            self.receipts[record.id] = msgspec.structs.replace(record, message_id=str(message_id), part=int(str(part)))
+        elif op == "delivered":
+            self.receipt_due[str(args[0])] = False
+
+    async def recover(self) -> Recovery:
+        open_messages = []
+        for message in self.messages.values():
+            if message.state.is_final:
+                continue
+            restored = copy.deepcopy(message)
+            restored.smsc_ids = [None] * restored.segments
+            restored.part_states = [None] * restored.segments
+            for (message_id, part), row in self.segments.items():
+                if message_id == message.id:
+                    restored.smsc_ids[part] = row.smsc_id
+            for record in self.receipts.values():
+                if record.message_id == message.id and record.part is not None:
+                    restored.part_states[record.part] = record.state
+            open_messages.append(restored)
+        return Recovery(
+            open_messages=open_messages,
+            unmatched_receipts=[r for r in self.receipts.values() if r.message_id is None],
+            receipts_due=[copy.deepcopy(self.messages[i]) for i, due in self.receipt_due.items() if due],
+            max_message_id=max(self.messages, default=None),
+            max_receipt_id=max(self.receipts, default=0),
+        )
+
+    async def find_message(self, message_id: str) -> MessageView | None:
+        message = self.messages.get(message_id)
+        if message is None:
+            return None
+        view = copy.deepcopy(message)
+        segments = sorted((r for (m, _), r in self.segments.items() if m == message_id), key=lambda r: r.part)
+        for row in segments:
+            view.smsc_ids[row.part] = row.smsc_id
+        receipts = [r for r in self.receipts.values() if r.message_id == message_id]
+        return MessageView(message=view, segments=segments, receipts=receipts)

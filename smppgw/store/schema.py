@@ -1,0 +1,87 @@
+"""Schema migrations: an ordered list of scripts; ``PRAGMA user_version`` records how many have run."""
+
+from __future__ import annotations
+
+import sqlite3
+
+_FINAL = "('delivered','undeliverable','expired','rejected','deleted','unknown','failed')"
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: messages, their segments (one row per part sent, with the SMSC id) and every receipt received.
+    f"""
+    CREATE TABLE messages (
+        id TEXT PRIMARY KEY,
+        account TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        source_addr TEXT NOT NULL,
+        source_ton INTEGER NOT NULL,
+        source_npi INTEGER NOT NULL,
+        dest TEXT NOT NULL,
+        traffic_class TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        registered_delivery INTEGER NOT NULL,
+        text TEXT,
+        payload BLOB,
+        data_coding INTEGER NOT NULL,
+        esm_class INTEGER NOT NULL,
+        tlvs BLOB,
+        segments INTEGER NOT NULL,
+        connector TEXT NOT NULL,
+        operator TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        send_at REAL,
+        expires_at REAL NOT NULL,
+        client_ref TEXT,
+        callback_url TEXT,
+        state TEXT NOT NULL,
+        status INTEGER NOT NULL DEFAULT 0,
+        updated_at REAL,
+        done_at REAL,
+        receipt_due INTEGER NOT NULL DEFAULT 0,
+        receipt_sent_at REAL
+    ) WITHOUT ROWID;
+    CREATE INDEX messages_open ON messages(state) WHERE state NOT IN {_FINAL};
+    CREATE INDEX messages_receipt_due ON messages(receipt_due) WHERE receipt_due = 1;
+    CREATE UNIQUE INDEX messages_client_ref ON messages(account, client_ref) WHERE client_ref IS NOT NULL;
+    CREATE TABLE segments (
+        message_id TEXT NOT NULL,
+        part INTEGER NOT NULL,
+        connector TEXT NOT NULL,
+        smsc_id TEXT NOT NULL,
+        submitted_at REAL NOT NULL,
+        PRIMARY KEY (message_id, part)
+    ) WITHOUT ROWID;
+    CREATE TABLE receipts (
+        id INTEGER PRIMARY KEY,
+        connector TEXT NOT NULL,
+        smsc_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        err TEXT,
+        done_date TEXT,
+        received_at REAL NOT NULL,
+        raw TEXT NOT NULL,
+        message_id TEXT,
+        part INTEGER
+    );
+    CREATE INDEX receipts_message ON receipts(message_id);
+    """,
+)
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Run every migration not yet applied (each in its own transaction); returns the schema version."""
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    if version > len(MIGRATIONS):
+        raise RuntimeError(f"database schema version {version} is newer than this smppgw ({len(MIGRATIONS)})")
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        db.execute("BEGIN")
+        try:
+            for statement in script.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version={number}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+    return len(MIGRATIONS)

@@ -1,0 +1,19 @@
+"""Shared test configuration: every asyncio test runs on both event loops the daemon supports.
+
+pytest-asyncio (1.x) parametrises each async test over the loop factories returned by the
+``pytest_asyncio_loop_factories`` hook; the test id gets ``[asyncio]`` / ``[uvloop]``. A test that only makes
+sense on one loop selects it with ``@pytest.mark.asyncio(loop_factories=["asyncio"])``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pytest
+import uvloop
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> Mapping[str, Callable[[], Any]]:
+    return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
