@@ -126,13 +126,14 @@ _SHORT_MESSAGE_BODY = b"%b\0%c%c%b\0%c%c%b\0%c%c%c%b\0%b\0%c%c%c%c%c%b"
 
 
 def _encode_short_message(p: Pdu) -> bytes:
-    """Hot path: one bytes-format call; a slow path names the offending field when a limit is broken."""
+    """Hot path: limits checked on the str lengths (Latin-1 is one octet per character), one bytes-format call; a
+    slow path names the offending field when a limit is broken."""
     assert isinstance(p, _ShortMessage)
-    service_type = p.service_type.encode("latin-1")
-    source_addr = p.source_addr.encode("latin-1")
-    destination_addr = p.destination_addr.encode("latin-1")
-    schedule = p.schedule_delivery_time.encode("latin-1")
-    validity = p.validity_period.encode("latin-1")
+    service_type = p.service_type
+    source_addr = p.source_addr
+    destination_addr = p.destination_addr
+    schedule = p.schedule_delivery_time
+    validity = p.validity_period
     short_message = p.short_message
     if (
         len(service_type) >= Limits.SERVICE_TYPE
@@ -140,23 +141,23 @@ def _encode_short_message(p: Pdu) -> bytes:
         or len(destination_addr) >= Limits.ADDR_21
         or len(schedule) >= Limits.TIME
         or len(validity) >= Limits.TIME
-        or b"\0" in b"".join((service_type, source_addr, destination_addr, schedule, validity))
         or len(short_message) > Limits.SHORT_MESSAGE
+        or "\0" in service_type + source_addr + destination_addr + schedule + validity
     ):
         _explain_short_message_fields(p)
     return _SHORT_MESSAGE_BODY % (
-        service_type,
+        service_type.encode("latin-1"),
         p.source_addr_ton,
         p.source_addr_npi,
-        source_addr,
+        source_addr.encode("latin-1"),
         p.dest_addr_ton,
         p.dest_addr_npi,
-        destination_addr,
+        destination_addr.encode("latin-1"),
         p.esm_class,
         p.protocol_id,
         p.priority_flag,
-        schedule,
-        validity,
+        schedule.encode("latin-1"),
+        validity.encode("latin-1"),
         p.registered_delivery,
         p.replace_if_present_flag,
         p.data_coding,
@@ -179,12 +180,12 @@ def _explain_short_message_fields(p: _ShortMessage) -> None:
 def _encode_message_id_resp(p: Pdu) -> bytes:
     """Spec 4.4.2: a submit_sm_resp with a non-zero command_status has no body (unless the caller gave an id)."""
     assert isinstance(p, _MessageIdResp)
-    if p.status and not p.message_id and not p.tlvs and p.command_id is CommandId.SUBMIT_SM_RESP:
-        return b""
-    message_id = p.message_id.encode("latin-1")
-    if len(message_id) >= Limits.MESSAGE_ID or b"\0" in message_id:
-        _cstr(p.message_id, Limits.MESSAGE_ID, "message_id")
-    return message_id + b"\0"
+    message_id = p.message_id
+    if not message_id:
+        return b"" if p.status and not p.tlvs and p.command_id is CommandId.SUBMIT_SM_RESP else b"\0"
+    if len(message_id) >= Limits.MESSAGE_ID or "\0" in message_id:
+        _cstr(message_id, Limits.MESSAGE_ID, "message_id")
+    return message_id.encode("latin-1") + b"\0"
 
 
 def _encode_dest_address(dest: SmeAddress | DistributionList) -> bytes:
@@ -328,7 +329,7 @@ def _read_tlvs(frame: bytes, pos: int) -> Tlvs:
 
 def _decoder_empty(cls: type[Pdu]) -> _Decoder:
     def decode_empty(frame: bytes, status: int, sequence: int) -> Pdu:
-        return cls(sequence=sequence, status=status, tlvs=_read_tlvs(frame, HEADER_SIZE))
+        return cls(sequence, status, _read_tlvs(frame, HEADER_SIZE) if len(frame) > HEADER_SIZE else ())
 
     return decode_empty
 
@@ -369,10 +370,10 @@ def _decoder_message_id_resp(cls: type[_MessageIdResp]) -> _Decoder:
 
     def decode_message_id_resp(frame: bytes, status: int, sequence: int) -> Pdu:
         if len(frame) == HEADER_SIZE:
-            return cls(sequence=sequence, status=status)
+            return cls(sequence, status)
         end = frame.index(0, 16)
         tlvs = _read_tlvs(frame, end + 1) if end + 1 < len(frame) else ()
-        return cls(sequence=sequence, status=status, message_id=frame[16:end].decode("latin-1"), tlvs=tlvs)
+        return cls(sequence, status, tlvs, frame[16:end].decode("latin-1"))  # positional: see pdu.py
 
     return decode_message_id_resp
 
@@ -434,27 +435,29 @@ def _decoder_short_message(cls: type[_ShortMessage]) -> _Decoder:
         sm_end = pos + sm_length
         if sm_end > len(frame):
             raise _ShortMessageOverrunError(sm_length)
+        tlvs = _read_tlvs(frame, sm_end) if sm_end < len(frame) else ()
+        # Positional, in field order (pdu.py): header fields, then the body in wire order.
         return cls(
-            sequence=sequence,
-            status=status,
-            service_type=service_type,
-            source_addr_ton=source_addr_ton,
-            source_addr_npi=source_addr_npi,
-            source_addr=source_addr,
-            dest_addr_ton=dest_addr_ton,
-            dest_addr_npi=dest_addr_npi,
-            destination_addr=destination_addr,
-            esm_class=esm_class,
-            protocol_id=protocol_id,
-            priority_flag=priority_flag,
-            schedule_delivery_time=schedule_delivery_time,
-            validity_period=validity_period,
-            registered_delivery=registered_delivery,
-            replace_if_present_flag=replace_if_present_flag,
-            data_coding=data_coding,
-            sm_default_msg_id=sm_default_msg_id,
-            short_message=frame[pos:sm_end],
-            tlvs=_read_tlvs(frame, sm_end) if sm_end < len(frame) else (),
+            sequence,
+            status,
+            tlvs,
+            service_type,
+            source_addr_ton,
+            source_addr_npi,
+            source_addr,
+            dest_addr_ton,
+            dest_addr_npi,
+            destination_addr,
+            esm_class,
+            protocol_id,
+            priority_flag,
+            schedule_delivery_time,
+            validity_period,
+            registered_delivery,
+            replace_if_present_flag,
+            data_coding,
+            sm_default_msg_id,
+            frame[pos:sm_end],
         )
 
     return decode_short_message
@@ -699,15 +702,14 @@ _DECODERS: dict[int, _Decoder] = {cid: pair[1] for cid, pair in _BODY_CODECS.ite
 
 def encode(pdu: Pdu) -> bytes:
     """The wire bytes of ``pdu`` (header included). Raises ``LocalProtocolError`` if a field breaks the spec."""
-    if not 0 <= pdu.sequence <= 0xFFFF_FFFF or not 0 <= pdu.status <= 0xFFFF_FFFF:
-        raise LocalProtocolError(f"sequence {pdu.sequence} / status {pdu.status} out of range")
+    command_id = pdu.command_id
     try:
-        body = _ENCODERS[pdu.command_id](pdu)
-    except (ValueError, OverflowError, TypeError) as exc:  # an integer outside 0..255, a non-Latin-1 string
-        raise LocalProtocolError(f"{pdu.command_id.name}: a field cannot be encoded: {exc}") from exc
-    if pdu.tlvs:
-        body += _tlv_bytes(pdu.tlvs)
-    return _pack_header(HEADER_SIZE + len(body), pdu.command_id, pdu.status, pdu.sequence) + body
+        body = _ENCODERS[command_id](pdu)
+        if pdu.tlvs:
+            body += _tlv_bytes(pdu.tlvs)
+        return _pack_header(HEADER_SIZE + len(body), command_id, pdu.status, pdu.sequence) + body
+    except (ValueError, OverflowError, TypeError, struct.error) as exc:  # out-of-range integer, non-Latin-1 text
+        raise LocalProtocolError(f"{command_id.name}: a field cannot be encoded: {exc}") from exc
 
 
 def decode(frame: bytes) -> Pdu:

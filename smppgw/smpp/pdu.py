@@ -5,7 +5,9 @@ Field names and order follow the specification. Every PDU carries the header's `
 preserved when a PDU is decoded and re-encoded. C-Octet Strings are ``str`` (decoded as Latin-1, which never fails);
 ``short_message`` is raw ``bytes`` (its alphabet depends on data_coding: see ``smppgw.smpp.text``).
 
-Structs are ``gc=False``: they only hold immutable scalars and tuples, so they cannot form reference cycles.
+Structs are ``gc=False``: they only hold immutable scalars and tuples, so they cannot form reference cycles. They
+accept positional arguments in field order (header fields first) only because the codec's hot decoders need it:
+positional construction is ~7x cheaper than keywords (0.16 vs 1.2 µs for submit_sm). Everywhere else, use keywords.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ Tlv = tuple[int, bytes]
 Tlvs = tuple[Tlv, ...]
 
 
-class Pdu(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+class Pdu(msgspec.Struct, frozen=True, gc=False):
     """Common header fields. ``command_id`` is a class attribute; command_length is computed when encoding."""
 
     command_id: ClassVar[CommandId]
@@ -29,7 +31,7 @@ class Pdu(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     tlvs: Tlvs = ()
 
 
-class _Bind(Pdu, frozen=True, kw_only=True, gc=False):
+class _Bind(Pdu, frozen=True, gc=False):
     system_id: str = ""
     password: str = ""
     system_type: str = ""
@@ -39,35 +41,35 @@ class _Bind(Pdu, frozen=True, kw_only=True, gc=False):
     address_range: str = ""
 
 
-class _BindResp(Pdu, frozen=True, kw_only=True, gc=False):
+class _BindResp(Pdu, frozen=True, gc=False):
     system_id: str = ""
 
 
-class BindTransmitter(_Bind, frozen=True, kw_only=True, gc=False):
+class BindTransmitter(_Bind, frozen=True, gc=False):
     command_id = CommandId.BIND_TRANSMITTER
 
 
-class BindTransmitterResp(_BindResp, frozen=True, kw_only=True, gc=False):
+class BindTransmitterResp(_BindResp, frozen=True, gc=False):
     command_id = CommandId.BIND_TRANSMITTER_RESP
 
 
-class BindReceiver(_Bind, frozen=True, kw_only=True, gc=False):
+class BindReceiver(_Bind, frozen=True, gc=False):
     command_id = CommandId.BIND_RECEIVER
 
 
-class BindReceiverResp(_BindResp, frozen=True, kw_only=True, gc=False):
+class BindReceiverResp(_BindResp, frozen=True, gc=False):
     command_id = CommandId.BIND_RECEIVER_RESP
 
 
-class BindTransceiver(_Bind, frozen=True, kw_only=True, gc=False):
+class BindTransceiver(_Bind, frozen=True, gc=False):
     command_id = CommandId.BIND_TRANSCEIVER
 
 
-class BindTransceiverResp(_BindResp, frozen=True, kw_only=True, gc=False):
+class BindTransceiverResp(_BindResp, frozen=True, gc=False):
     command_id = CommandId.BIND_TRANSCEIVER_RESP
 
 
-class Outbind(Pdu, frozen=True, kw_only=True, gc=False):
+class Outbind(Pdu, frozen=True, gc=False):
     """SMSC asks an ESME to bind as a receiver (spec 4.1.7); no response PDU exists."""
 
     command_id = CommandId.OUTBIND
@@ -75,27 +77,27 @@ class Outbind(Pdu, frozen=True, kw_only=True, gc=False):
     password: str = ""
 
 
-class Unbind(Pdu, frozen=True, kw_only=True, gc=False):
+class Unbind(Pdu, frozen=True, gc=False):
     command_id = CommandId.UNBIND
 
 
-class UnbindResp(Pdu, frozen=True, kw_only=True, gc=False):
+class UnbindResp(Pdu, frozen=True, gc=False):
     command_id = CommandId.UNBIND_RESP
 
 
-class EnquireLink(Pdu, frozen=True, kw_only=True, gc=False):
+class EnquireLink(Pdu, frozen=True, gc=False):
     command_id = CommandId.ENQUIRE_LINK
 
 
-class EnquireLinkResp(Pdu, frozen=True, kw_only=True, gc=False):
+class EnquireLinkResp(Pdu, frozen=True, gc=False):
     command_id = CommandId.ENQUIRE_LINK_RESP
 
 
-class GenericNack(Pdu, frozen=True, kw_only=True, gc=False):
+class GenericNack(Pdu, frozen=True, gc=False):
     command_id = CommandId.GENERIC_NACK
 
 
-class _ShortMessage(Pdu, frozen=True, kw_only=True, gc=False):
+class _ShortMessage(Pdu, frozen=True, gc=False):
     """The body shared by submit_sm and deliver_sm (spec 4.4.1, 4.6.1)."""
 
     service_type: str = ""
@@ -117,32 +119,32 @@ class _ShortMessage(Pdu, frozen=True, kw_only=True, gc=False):
     short_message: bytes = b""
 
 
-class SubmitSm(_ShortMessage, frozen=True, kw_only=True, gc=False):
+class SubmitSm(_ShortMessage, frozen=True, gc=False):
     command_id = CommandId.SUBMIT_SM
 
 
-class DeliverSm(_ShortMessage, frozen=True, kw_only=True, gc=False):
+class DeliverSm(_ShortMessage, frozen=True, gc=False):
     """Same body as submit_sm; schedule_delivery_time, validity_period, replace_if_present and sm_default_msg_id
     are unused and must be empty/zero on the wire (spec 4.6.1) — the codec writes what is given."""
 
     command_id = CommandId.DELIVER_SM
 
 
-class _MessageIdResp(Pdu, frozen=True, kw_only=True, gc=False):
+class _MessageIdResp(Pdu, frozen=True, gc=False):
     message_id: str = ""
 
 
-class SubmitSmResp(_MessageIdResp, frozen=True, kw_only=True, gc=False):
+class SubmitSmResp(_MessageIdResp, frozen=True, gc=False):
     command_id = CommandId.SUBMIT_SM_RESP
 
 
-class DeliverSmResp(_MessageIdResp, frozen=True, kw_only=True, gc=False):
+class DeliverSmResp(_MessageIdResp, frozen=True, gc=False):
     """message_id is unused and set to NULL (spec 4.6.2)."""
 
     command_id = CommandId.DELIVER_SM_RESP
 
 
-class DataSmResp(_MessageIdResp, frozen=True, kw_only=True, gc=False):
+class DataSmResp(_MessageIdResp, frozen=True, gc=False):
     command_id = CommandId.DATA_SM_RESP
 
 
@@ -169,7 +171,7 @@ class UnsuccessSme(msgspec.Struct, frozen=True, gc=False):
     error_status: int
 
 
-class SubmitMulti(Pdu, frozen=True, kw_only=True, gc=False):
+class SubmitMulti(Pdu, frozen=True, gc=False):
     command_id = CommandId.SUBMIT_MULTI
     service_type: str = ""
     source_addr_ton: int = 0
@@ -188,13 +190,13 @@ class SubmitMulti(Pdu, frozen=True, kw_only=True, gc=False):
     short_message: bytes = b""
 
 
-class SubmitMultiResp(Pdu, frozen=True, kw_only=True, gc=False):
+class SubmitMultiResp(Pdu, frozen=True, gc=False):
     command_id = CommandId.SUBMIT_MULTI_RESP
     message_id: str = ""
     unsuccess_smes: tuple[UnsuccessSme, ...] = ()
 
 
-class DataSm(Pdu, frozen=True, kw_only=True, gc=False):
+class DataSm(Pdu, frozen=True, gc=False):
     """Message with all content in TLVs (spec 4.7.1); addresses up to 64 characters."""
 
     command_id = CommandId.DATA_SM
@@ -210,7 +212,7 @@ class DataSm(Pdu, frozen=True, kw_only=True, gc=False):
     data_coding: int = 0
 
 
-class QuerySm(Pdu, frozen=True, kw_only=True, gc=False):
+class QuerySm(Pdu, frozen=True, gc=False):
     command_id = CommandId.QUERY_SM
     message_id: str = ""
     source_addr_ton: int = 0
@@ -218,7 +220,7 @@ class QuerySm(Pdu, frozen=True, kw_only=True, gc=False):
     source_addr: str = ""
 
 
-class QuerySmResp(Pdu, frozen=True, kw_only=True, gc=False):
+class QuerySmResp(Pdu, frozen=True, gc=False):
     command_id = CommandId.QUERY_SM_RESP
     message_id: str = ""
     final_date: str = ""
@@ -226,7 +228,7 @@ class QuerySmResp(Pdu, frozen=True, kw_only=True, gc=False):
     error_code: int = 0
 
 
-class CancelSm(Pdu, frozen=True, kw_only=True, gc=False):
+class CancelSm(Pdu, frozen=True, gc=False):
     command_id = CommandId.CANCEL_SM
     service_type: str = ""
     message_id: str = ""
@@ -238,11 +240,11 @@ class CancelSm(Pdu, frozen=True, kw_only=True, gc=False):
     destination_addr: str = ""
 
 
-class CancelSmResp(Pdu, frozen=True, kw_only=True, gc=False):
+class CancelSmResp(Pdu, frozen=True, gc=False):
     command_id = CommandId.CANCEL_SM_RESP
 
 
-class ReplaceSm(Pdu, frozen=True, kw_only=True, gc=False):
+class ReplaceSm(Pdu, frozen=True, gc=False):
     command_id = CommandId.REPLACE_SM
     message_id: str = ""
     source_addr_ton: int = 0
@@ -255,11 +257,11 @@ class ReplaceSm(Pdu, frozen=True, kw_only=True, gc=False):
     short_message: bytes = b""
 
 
-class ReplaceSmResp(Pdu, frozen=True, kw_only=True, gc=False):
+class ReplaceSmResp(Pdu, frozen=True, gc=False):
     command_id = CommandId.REPLACE_SM_RESP
 
 
-class AlertNotification(Pdu, frozen=True, kw_only=True, gc=False):
+class AlertNotification(Pdu, frozen=True, gc=False):
     """SMSC tells an ESME that a mobile became available (spec 4.12.1); no response PDU exists."""
 
     command_id = CommandId.ALERT_NOTIFICATION
