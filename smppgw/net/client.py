@@ -8,6 +8,8 @@ keepalive), and detects dead links (unanswered enquire_link). Requests in flight
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import random
 from collections.abc import Callable
 
@@ -18,7 +20,7 @@ from smppgw.smpp.pdu import BindReceiver, BindTransceiver, BindTransmitter, Pdu
 from smppgw.smpp.session import Role, SessionConfig
 
 from .connection import ConnectionHandler, SmppConnection
-from .errors import ConnectionClosedError, NetError, NotBoundError
+from .errors import ConnectionClosedError, NetError, NotBoundError, WindowTimeoutError
 
 BIND_TYPES_BY_MODE: dict[str, type[BindTransmitter | BindReceiver | BindTransceiver]] = {
     "tx": BindTransmitter,
@@ -91,6 +93,7 @@ class ClientLink:
         self._stopping = asyncio.Event()
         self._next = 0
         self._up = asyncio.Event()
+        self._slot_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
 
     @property
     def bound(self) -> list[SmppConnection]:
@@ -103,11 +106,14 @@ class ClientLink:
                 group.create_task(self._keep_bound(index), name=f"bind-{index}")
 
     async def wait_bound(self, count: int = 1, timeout: float | None = None) -> None:
-        """Wait until at least ``count`` binds are up."""
-        async with asyncio.timeout(timeout):
-            while len(self.bound) < count:
-                self._up.clear()
-                await self._up.wait()
+        """Wait until at least ``count`` binds are up (``NotBoundError`` after ``timeout``)."""
+        try:
+            async with asyncio.timeout(timeout):
+                while len(self.bound) < count:
+                    self._up.clear()
+                    await self._up.wait()
+        except TimeoutError:
+            raise NotBoundError(f"{len(self.bound)} of {count} binds up after {timeout} s") from None
 
     def pick(self) -> SmppConnection | None:
         """A bound connection with a free window slot, round robin; None if there is none right now."""
@@ -120,21 +126,43 @@ class ClientLink:
         return None
 
     async def acquire(self, timeout: float | None = None) -> SmppConnection:
-        """A connection with a free slot, waiting (bounded) for one."""
-        async with asyncio.timeout(timeout):
-            while True:
-                conn = self.pick()
-                if conn is not None:
-                    return conn
-                bound = self.bound
-                if not bound:
-                    self._up.clear()
-                    await self._up.wait()
-                    continue
-                try:
-                    await min(bound, key=lambda c: c.in_flight).wait_for_slot()
-                except NetError:
-                    continue
+        """A connection with a free slot, waiting (bounded) for one on any bind: every connection signals the link
+        when a slot may have freed, so waiting and picking can never disagree about which connection to use."""
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    conn = self.pick()
+                    if conn is not None:
+                        return conn
+                    await self._wait_for_signal()
+        except TimeoutError:
+            raise WindowTimeoutError(f"no bind of the link had a free slot within {timeout} s") from None
+
+    async def _wait_for_signal(self) -> None:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._slot_waiters.append(waiter)
+        woken = False
+        try:
+            await waiter
+            woken = True
+        finally:
+            if not woken:
+                if waiter.done() and not waiter.cancelled():
+                    self._on_slot(None)  # woken but leaving (cancelled, timed out): pass the wake-up on
+                else:
+                    waiter.cancel()
+                    with contextlib.suppress(ValueError):
+                        self._slot_waiters.remove(waiter)
+
+    def _on_slot(self, conn: SmppConnection | None) -> None:
+        """A slot may be free (response, disconnect, new bind): wake one waiter per free slot we can see."""
+        waiters = self._slot_waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                if conn is not None and conn.has_free_slot:
+                    return
 
     async def request(self, pdu: Pdu, *, timeout: float | None = None, slot_timeout: float | None = None) -> Pdu:
         """Send on any bound connection (waiting up to ``slot_timeout`` for a slot) and return the response."""
@@ -150,6 +178,9 @@ class ClientLink:
         attempt = 0
         while not self._stopping.is_set():
             conn = await self._connect_and_bind()
+            if conn is not None and self._stopping.is_set():  # stop() came while we were binding
+                await conn.unbind()
+                return
             if conn is not None:
                 attempt = 0
                 await self._serve(conn)
@@ -181,14 +212,23 @@ class ClientLink:
         return conn
 
     async def _serve(self, conn: SmppConnection) -> None:
+        conn.slot_listener = self._on_slot
         self.connections.append(conn)
         self._up.set()
+        self._wake_all()
         self._notify()
         try:
             await conn.wait_closed()
         finally:
             self.connections.remove(conn)
+            self._wake_all()
             self._notify()
+
+    def _wake_all(self) -> None:
+        while self._slot_waiters:
+            waiter = self._slot_waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
 
     def _notify(self) -> None:
         if self._on_state_change is not None:

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 from collections.abc import Callable
 from typing import Any, Protocol, cast
 
 from smppgw.smpp.constants import CommandStatus
+from smppgw.smpp.errors import LocalProtocolError
 from smppgw.smpp.pdu import Pdu, _Bind
 from smppgw.smpp.session import (
     BindRejected,
@@ -36,8 +38,16 @@ from smppgw.smpp.session import (
     Unbound,
     UnexpectedResponse,
 )
+from smppgw.smpp.window import WindowFullError
 
-from .errors import BindError, ConnectionClosedError, NotBoundError, RequestFateUnknownError, WindowTimeoutError
+from .errors import (
+    BindError,
+    ConnectionClosedError,
+    NotBoundError,
+    RequestFateUnknownError,
+    SlotUnavailableError,
+    WindowTimeoutError,
+)
 
 ResponseCallback = Callable[[Pdu | None, BaseException | None], None]
 """Called exactly once with (response, None) or (None, error)."""
@@ -60,6 +70,10 @@ class ConnectionHandler(Protocol):
 
     def on_closed(self, conn: SmppConnection, reason: str) -> None:
         """The connection is gone (after every request in flight has been completed with an error)."""
+
+
+# Handler methods and response callbacks must not raise; if one does, the error goes to the loop's exception handler
+# and the connection carries on with the rest of the batch.
 
 
 class ConnectionStats:
@@ -102,6 +116,8 @@ class SmppConnection(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._slot_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self.slot_listener: Callable[[SmppConnection], None] | None = None
+        """Called whenever a window slot may have become free (a link waiting on several connections sets it)."""
         self._bind_waiter: asyncio.Future[None] | None = None
         self._closed_waiter: asyncio.Future[None] = self._loop.create_future()
         self._on_event: dict[type[Event], Callable[[Any], None]] = {
@@ -139,7 +155,12 @@ class SmppConnection(asyncio.Protocol):
 
     @property
     def has_free_slot(self) -> bool:
-        return self._session is not None and self._session.can_send_request and not self._write_paused
+        return (
+            self._session is not None
+            and self._session.can_send_request
+            and not self._write_paused
+            and self.closed_reason is None
+        )
 
     # ------------------------------------------------------------------ asyncio.Protocol
 
@@ -159,12 +180,20 @@ class SmppConnection(asyncio.Protocol):
         self.stats.bytes_in += len(data)
         events = session.receive_data(data, self._time())
         if events:
-            dispatch = self._on_event
-            for event in events:
-                dispatch[type(event)](event)
+            self._dispatch(events)
         self._flush()
         if not session.closed:
             self._arm_timer()
+
+    def _dispatch(self, events: list[Event]) -> None:
+        dispatch = self._on_event
+        for event in events:
+            try:
+                dispatch[type(event)](event)
+            except Exception as exc:  # an application callback failed: report it, keep serving the batch
+                self._loop.call_exception_handler(
+                    {"message": f"SMPP event handler failed on {type(event).__name__}", "exception": exc}
+                )
 
     def eof_received(self) -> bool:
         return False  # half-closed by the peer: close our side too
@@ -178,7 +207,7 @@ class SmppConnection(asyncio.Protocol):
         self._write_paused = False
         if self._transport is not None and not self._transport.is_closing():
             self._transport.resume_reading()
-        self._wake_slot_waiters()
+        self._wake_slot_waiters(every=True)
 
     def connection_lost(self, exc: Exception | None) -> None:
         reason = self.closed_reason or (f"connection lost: {exc}" if exc else "connection closed by peer")
@@ -187,9 +216,7 @@ class SmppConnection(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
         if self._session is not None:
-            for event in self._session.connection_lost():
-                assert isinstance(event, RequestFateUnknown)
-                self._on_fate_unknown(event)
+            self._dispatch(self._session.connection_lost())
         error = ConnectionClosedError(reason)
         while self._slot_waiters:
             waiter = self._slot_waiters.popleft()
@@ -199,7 +226,11 @@ class SmppConnection(asyncio.Protocol):
             self._bind_waiter.set_exception(BindError(CommandStatus.ESME_RBINDFAIL, reason))
         if not self._closed_waiter.done():
             self._closed_waiter.set_result(None)
-        self.handler.on_closed(self, reason)
+        self._notify_slot_listener()  # a link waiting for slots re-evaluates its connections
+        try:
+            self.handler.on_closed(self, reason)
+        except Exception as error:
+            self._loop.call_exception_handler({"message": "SMPP on_closed handler failed", "exception": error})
 
     # ------------------------------------------------------------------ sending
 
@@ -210,7 +241,12 @@ class SmppConnection(asyncio.Protocol):
         if self.closed_reason is not None:
             raise ConnectionClosedError(self.closed_reason)
         now = self._time()
-        sequence = self.session.send_request(pdu, now, on_done, timeout)
+        try:
+            sequence = self.session.send_request(pdu, now, on_done, timeout)
+        except WindowFullError as exc:
+            raise SlotUnavailableError(str(exc)) from exc
+        except LocalProtocolError as exc:  # not allowed in this state (not bound, unbinding)
+            raise NotBoundError(str(exc)) from exc
         self._schedule_flush()
         deadline = now + (timeout or self.config.response_timeout)
         if self._timer_at is None or deadline < self._timer_at:
@@ -235,14 +271,20 @@ class SmppConnection(asyncio.Protocol):
                 raise NotBoundError(f"session is {self._session.state.name if self._session else 'not connected'}")
             waiter: asyncio.Future[None] = self._loop.create_future()
             self._slot_waiters.append(waiter)
+            woken = False
             try:
                 async with asyncio.timeout(timeout):
                     await waiter
+                woken = True
             except TimeoutError:
                 raise WindowTimeoutError(f"no window slot within {timeout} s") from None
             finally:
-                if not waiter.done():
-                    waiter.cancel()
+                if not woken:
+                    if waiter.done() and not waiter.cancelled():
+                        self._wake_slot_waiters()  # woken, but leaving (cancelled): pass the wake-up on
+                    else:
+                        waiter.cancel()
+                        _discard(self._slot_waiters, waiter)
 
     def send_response(self, pdu: Pdu) -> None:
         """Queue a response to one of the peer's requests; dropped silently if the connection is already gone."""
@@ -253,13 +295,21 @@ class SmppConnection(asyncio.Protocol):
         self._schedule_flush()
 
     async def bind(self, pdu: _Bind, timeout: float | None = None) -> None:
-        """ESME role: bind and wait for the result (``BindError`` on rejection or timeout)."""
+        """ESME role: bind and wait for the result (``BindError`` on rejection, timeout or disconnect)."""
+        if self.closed_reason is not None:
+            raise ConnectionClosedError(self.closed_reason)
         self._bind_waiter = self._loop.create_future()
-        self.session.bind(pdu, self._time())
+        try:
+            self.session.bind(pdu, self._time())
+        except LocalProtocolError as exc:
+            raise BindError(CommandStatus.ESME_RBINDFAIL, str(exc)) from exc
         self._flush()
         self._arm_timer()
-        async with asyncio.timeout(timeout):
-            await self._bind_waiter
+        try:
+            async with asyncio.timeout(timeout):
+                await self._bind_waiter
+        except TimeoutError:
+            raise BindError(CommandStatus.ESME_RUNKNOWNERR, f"no bind response within {timeout} s") from None
 
     def accept_bind(self, system_id: str) -> None:
         """SMSC role: accept the pending bind."""
@@ -350,32 +400,46 @@ class SmppConnection(asyncio.Protocol):
         session = self._session
         if session is None or self.closed_reason is not None:
             return
-        dispatch = self._on_event
-        for event in session.handle_timer(self._time()):
-            dispatch[type(event)](event)
+        self._dispatch(session.handle_timer(self._time()))
         self._flush()
         if not session.closed:
             self._arm_timer()
 
-    def _wake_slot_waiters(self) -> None:
+    def _wake_slot_waiters(self, *, every: bool = False) -> None:
+        """Wake one waiter (or, after resume_writing, all: they re-check in their loop)."""
         waiters = self._slot_waiters
         while waiters and self.has_free_slot:
             waiter = waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
-                return
+                if not every:
+                    break
+        self._notify_slot_listener()
+
+    def _notify_slot_listener(self) -> None:
+        listener = self.slot_listener
+        if listener is not None:
+            listener(self)
 
     # ------------------------------------------------------------------ session events
 
     def _on_response(self, event: ResponseReceived) -> None:
-        _complete(event.context, event.response, None)
-        if self._slot_waiters:
-            self._wake_slot_waiters()
+        try:
+            _complete(event.context, event.response, None)
+        finally:
+            if self._slot_waiters:
+                self._wake_slot_waiters()
+            elif self.slot_listener is not None:
+                self.slot_listener(self)
 
     def _on_fate_unknown(self, event: RequestFateUnknown) -> None:
-        _complete(event.context, None, RequestFateUnknownError(event.reason, event.sequence, event.command_id))
-        if self._slot_waiters:
-            self._wake_slot_waiters()
+        try:
+            _complete(event.context, None, RequestFateUnknownError(event.reason, event.sequence, event.command_id))
+        finally:
+            if self._slot_waiters:
+                self._wake_slot_waiters()
+            elif self.slot_listener is not None:
+                self.slot_listener(self)
 
     def _on_request(self, event: RequestReceived) -> None:
         self.handler.on_request(self, event.pdu)
@@ -409,6 +473,11 @@ class SmppConnection(asyncio.Protocol):
     def __repr__(self) -> str:
         state = self._session.state.name if self._session else State.OPEN.name
         return f"<SmppConnection {self.config.role.name} {self.peer} {state} in_flight={self.in_flight}>"
+
+
+def _discard(waiters: collections.deque[asyncio.Future[None]], waiter: asyncio.Future[None]) -> None:
+    with contextlib.suppress(ValueError):  # already taken by a waker
+        waiters.remove(waiter)
 
 
 def _complete(context: Any, response: Pdu | None, error: BaseException | None) -> None:

@@ -17,6 +17,10 @@ class NotBoundError(NetError):
     """A request was attempted on a session that is not bound (or no bound session is available)."""
 
 
+class SlotUnavailableError(NetError):
+    """A request was sent without a free window slot (check ``has_free_slot`` or wait for one first)."""
+
+
 class WindowTimeoutError(NetError):
     """No window slot became free within the caller's bound."""
 
