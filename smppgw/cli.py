@@ -10,21 +10,24 @@ from collections.abc import Sequence
 
 from . import __version__
 
-COMMANDS: dict[str, tuple[str, str]] = {
-    "sim": ("smppgw.sim.cli", "run the built-in SMSC simulator"),
-    "loadtest": ("smppgw.loadtest.cli", "load-test an SMPP server and correlate receipts"),
+COMMANDS: dict[str, tuple[str, str, str, str]] = {
+    "run": ("smppgw.commands", "configure_run", "run", "run the gateway daemon"),
+    "check-config": ("smppgw.commands", "configure_check_config", "check_config", "validate a configuration file"),
+    "route": ("smppgw.commands", "configure_route", "route", "show how a number would be routed"),
+    "sim": ("smppgw.sim.cli", "configure", "main", "run the built-in SMSC simulator"),
+    "loadtest": ("smppgw.loadtest.cli", "configure", "main", "load-test an SMPP server and correlate receipts"),
 }
-"""command name → (module, one-line help)."""
+"""command name → (module, its configure(parser) function, its main(args) -> int function, one-line help)."""
 
 
 def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smppgw", description="High-throughput SMPP 3.4 gateway")
     parser.add_argument("--version", action="version", version=f"smppgw {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (module_name, help_text) in COMMANDS.items():
+    for name, (module_name, configure, _, help_text) in COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
         if name in argv:  # import only the command being run (keeps `smppgw --help` fast)
-            importlib.import_module(module_name).configure(sub)
+            getattr(importlib.import_module(module_name), configure)(sub)
     return parser
 
 
@@ -35,8 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    module = importlib.import_module(COMMANDS[args.command][0])
-    result: int = module.main(args)
+    module_name, _, entry, _ = COMMANDS[args.command]
+    result: int = getattr(importlib.import_module(module_name), entry)(args)
     return result
 
 

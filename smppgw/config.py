@@ -122,7 +122,9 @@ class GatewayConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 def default_config() -> GatewayConfig:
     """The embedded default: one local account and one in-process simulator connector."""
     return GatewayConfig(
-        accounts=(AccountConfig(system_id="local", password="local", http_token="local-token"),),
+        accounts=(
+            AccountConfig(system_id="local", password="local", http_token="local-token", rate=20_000.0, window=500),
+        ),
         connectors=(ConnectorConfig(name="sim", simulator=True, rate=5000.0, binds=2, window=200),),
         routing=RoutingConfig(default="sim"),
     )

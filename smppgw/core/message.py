@@ -7,6 +7,8 @@ from typing import Final
 
 import msgspec
 
+from smppgw.smpp.concat import Part
+
 
 class State(StrEnum):
     """ACCEPTED → QUEUED (or SCHEDULED / HELD) → SUBMITTING → SUBMITTED → a final state."""
@@ -90,6 +92,8 @@ class Message(msgspec.Struct, kw_only=True):
     part_states: list[str | None] = msgspec.field(default_factory=list)
     submitted_at: float | None = None
     done_at: float | None = None
+    wire_parts: tuple[Part, ...] = ()  # the parts as built for the connector (not persisted: rebuilt after a restart)
+    retries: int = 0  # transient errors so far (not throttling)
 
 
 class MessageIdGenerator:

@@ -1,7 +1,7 @@
 """The message mix: realistic texts of Russian lenders, planned into submit_sm templates once, before the run.
 
 Every text is split and encoded at start-up (``smpp.concat.split_message``); the hot path only picks a template by
-weight, draws a destination ``79XXXXXXXXX`` and, for a long message, stamps a fresh concatenation reference into each
+weight, draws a destination ``79XXXXXXXXX`` in an allocated DEF code and, for a long message, stamps a fresh concatenation reference into each
 part — one ``msgspec.structs.replace`` per part, no text encoding. Everything random comes from one seeded
 ``random.Random``: the same seed gives the same sequence of messages.
 """
@@ -61,7 +61,13 @@ _REFERENCE_MASK: Final = {
     ConcatMode.PAYLOAD: 0,
 }
 _SAR_REF: Final = int(Tag.SAR_MSG_REF_NUM)
-_DEST_SPAN: Final = 1_000_000_000
+_ALLOCATED_DEF_CODES = (
+    900, 901, 902, 903, 904, 905, 906, 909, 910, 911, 912, 913, 914, 915, 916, 917, 918, 919, 920, 921, 922, 925,
+    926, 927, 928, 937, 941, 950, 951, 953, 960, 961, 962, 963, 964, 965, 967, 969, 980, 987, 988, 989, 995, 996, 999,
+)  # fmt: skip
+"""DEF codes whose every number is allocated in the Russian numbering plan (2026-08 registry), so a gateway that
+refuses unallocated numbers accepts every destination drawn. Computed from smppgw/data/def9xx.csv."""
+_DEST_SPAN = len(_ALLOCATED_DEF_CODES) * 10_000_000
 REFERENCE_POOL: Final = 256
 """Distinct references a long message cycles through (enough: parts are told apart by destination too)."""
 
@@ -139,7 +145,8 @@ class MessageSource:
         rnd = self._random
         index = bisect.bisect_right(self._cumulative, rnd() * self._total)
         template = self._templates[min(index, len(self._templates) - 1)]
-        destination = "79%09d" % int(rnd() * _DEST_SPAN)  # noqa: UP031 (fastest formatting on the hot path)
+        draw = int(rnd() * _DEST_SPAN)
+        destination = "7%03d%07d" % (_ALLOCATED_DEF_CODES[draw // 10_000_000], draw % 10_000_000)  # noqa: UP031
         parts = template.parts
         replace = msgspec.structs.replace
         if len(parts) == 1:

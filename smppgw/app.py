@@ -1,0 +1,243 @@
+"""Composition root: build the gateway from its config, run it under one TaskGroup, shut down in order.
+
+Start: open the store → recover → start connectors (and in-process simulators) → listen. Stop (SIGINT/SIGTERM):
+stop accepting → let connectors drain what is in flight (bounded) → unbind upstream sessions and operators →
+flush the store. Every task has an owner (the TaskGroup); nothing is fire-and-forget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from typing import Any
+
+from smppgw.config import ConnectorConfig, GatewayConfig, parse_listen
+from smppgw.core.numbering import NumberingPlan, OperatorResolver, PortedNumbers
+from smppgw.core.routing import RoutingRule, RoutingTable
+from smppgw.net.server import SmppServer
+from smppgw.obs.logging import get_logger
+from smppgw.obs.metrics import SCRAPE_TIME, CounterSource
+from smppgw.service.connector import Connector
+from smppgw.service.gateway import Gateway
+from smppgw.service.upstream import UpstreamHandler
+from smppgw.sim.config import SimConfig
+from smppgw.sim.simulator import Simulator
+from smppgw.smpp.session import Role, SessionConfig
+from smppgw.store.sqlite import SqliteStore
+
+try:
+    import uvloop
+except ImportError:  # pragma: no cover - uvloop is a dependency on every platform we ship for
+    uvloop = None  # type: ignore[assignment]
+
+log = get_logger("smppgw.app")
+
+
+def build_router(config: GatewayConfig, plan: NumberingPlan | None = None) -> RoutingTable:
+    ported = PortedNumbers.load(config.routing.ported_numbers) if config.routing.ported_numbers else None
+    resolver = OperatorResolver(plan or NumberingPlan.load(), ported)
+    rules = [
+        RoutingRule(
+            connector=r.connector,
+            operator=r.operator,
+            traffic_class=r.traffic_class,
+            account=r.account,
+            prefix=r.prefix,
+            fallbacks=r.fallbacks,
+        )
+        for r in config.routing.rules
+    ]
+    return RoutingTable(rules, config.routing.default, resolver=resolver)
+
+
+class GatewayApp:
+    """The running daemon. ``run`` returns after an orderly shutdown (``request_stop`` or a signal)."""
+
+    def __init__(self, config: GatewayConfig, *, drain_timeout: float = 10.0) -> None:
+        self.config = config
+        self.drain_timeout = drain_timeout
+        self.store = SqliteStore(config.store.path, synchronous=config.store.synchronous)
+        self.gateway = Gateway(config, self.store, build_router(config))
+        self.handler = UpstreamHandler(self.gateway)
+        self.server = SmppServer(
+            self.handler,
+            SessionConfig(
+                role=Role.SMSC,
+                window_size=max((a.window for a in config.accounts), default=100),
+                response_timeout=config.smpp_server.response_timeout,
+                enquire_link_interval=config.smpp_server.enquire_link_interval,
+                session_init_timeout=config.smpp_server.session_init_timeout,
+                inactivity_timeout=config.smpp_server.inactivity_timeout,
+            ),
+            max_connections=config.smpp_server.max_connections,
+        )
+        self.simulators: list[Simulator] = []
+        self.started = asyncio.Event()
+        self._stop = asyncio.Event()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        await self.store.open()
+        counts = self.gateway.recover(await self.store.recover())
+        log.info("recovered", **counts)
+        for connector_config in self.config.connectors:
+            await self._add_connector(connector_config)
+        host, port = parse_listen(self.config.smpp_server.listen)
+        self._register_metrics()
+        try:
+            async with asyncio.TaskGroup() as group:
+                for connector in self.gateway.connectors.values():
+                    group.create_task(connector.run(), name=f"connector-{connector.name}")
+                sweeper = group.create_task(self.gateway.run_sweeper(), name="sweeper")
+                await self.server.start(host, port, reuse_port=self.config.smpp_server.reuse_port)
+                log.info("listening", smpp=f"{host}:{self.server.port}", connectors=len(self.gateway.connectors))
+                self.started.set()
+                await self._stop.wait()
+                await self._shutdown()
+                sweeper.cancel()
+        finally:
+            await self.store.close()
+            for simulator in self.simulators:
+                await simulator.close()
+
+    async def _add_connector(self, config: ConnectorConfig) -> None:
+        host, port = config.host, config.port
+        if config.simulator:
+            simulator = Simulator(SimConfig())
+            await simulator.start("127.0.0.1", 0)
+            self.simulators.append(simulator)
+            host, port = "127.0.0.1", simulator.port
+        self.gateway.add_connector(Connector(config, self.gateway, host=host, port=port))
+
+    async def _shutdown(self) -> None:
+        log.info("stopping")
+        started = time.monotonic()
+        if self.server._server is not None:
+            self.server._server.close()  # stop accepting new connections; sessions stay until unbound
+        deadline = started + self.drain_timeout
+        while time.monotonic() < deadline and any(
+            conn.in_flight for c in self.gateway.connectors.values() for conn in c.link.connections
+        ):
+            await asyncio.sleep(0.05)
+        await self.server.close(unbind_timeout=2.0)
+        for connector in self.gateway.connectors.values():
+            await connector.stop()
+        log.info("stopped", seconds=round(time.monotonic() - started, 3))
+
+    @property
+    def smpp_port(self) -> int:
+        return self.server.port
+
+    def _register_metrics(self) -> None:
+        gateway = self.gateway
+        sources = [
+            CounterSource("smppgw_messages_accepted", "Messages accepted", (), lambda: {(): gateway.stats.accepted}),
+            CounterSource(
+                "smppgw_segments_accepted", "Segments accepted", (), lambda: {(): gateway.stats.segments_accepted}
+            ),
+            CounterSource(
+                "smppgw_messages_rejected",
+                "Submits refused, by reason",
+                ("reason",),
+                lambda: {(k,): v for k, v in gateway.stats.rejected.items()},
+            ),
+            CounterSource(
+                "smppgw_messages_final",
+                "Messages that reached a final state",
+                ("state",),
+                lambda: {(k,): v for k, v in gateway.stats.final.items()},
+            ),
+            CounterSource(
+                "smppgw_receipts_in", "Receipts received from operators", (), lambda: {(): gateway.stats.receipts_in}
+            ),
+            CounterSource(
+                "smppgw_receipts_unmatched",
+                "Receipts that did not match on arrival (parked)",
+                (),
+                lambda: {(): gateway.stats.receipts_unmatched},
+            ),
+            CounterSource(
+                "smppgw_receipts_upstream",
+                "Receipts delivered to upstream sessions and acknowledged",
+                (),
+                lambda: {(): gateway.upstream.acknowledged},
+            ),
+            CounterSource(
+                "smppgw_connector_segments",
+                "Segments sent to operators",
+                ("connector",),
+                lambda: {(c.name,): c.stats.parts_sent for c in gateway.connectors.values()},
+            ),
+            CounterSource(
+                "smppgw_connector_throttled",
+                "Operator throttling responses (0x58/0x14)",
+                ("connector",),
+                lambda: {(c.name,): c.stats.throttled for c in gateway.connectors.values()},
+            ),
+            CounterSource(
+                "smppgw_connector_queue",
+                "Messages queued per connector",
+                ("connector",),
+                lambda: {(c.name,): c.queued for c in gateway.connectors.values()},
+                kind="gauge",
+            ),
+            CounterSource(
+                "smppgw_connector_binds_up",
+                "Operator binds up",
+                ("connector",),
+                lambda: {(c.name,): len(c.link.bound) for c in gateway.connectors.values()},
+                kind="gauge",
+            ),
+            CounterSource(
+                "smppgw_window_in_flight",
+                "Requests in flight to operators",
+                ("connector",),
+                lambda: {(c.name,): sum(x.in_flight for x in c.link.connections) for c in gateway.connectors.values()},
+                kind="gauge",
+            ),
+            CounterSource("smppgw_store_batches", "Store transactions", (), lambda: {(): self.store.stats.batches}),
+            CounterSource("smppgw_store_rows", "Store rows written", (), lambda: {(): self.store.stats.rows}),
+            CounterSource(
+                "smppgw_store_commit_seconds",
+                "Time spent in store transactions",
+                (),
+                lambda: {(): self.store.stats.commit_seconds},
+            ),
+            CounterSource(
+                "smppgw_upstream_sessions",
+                "Bound upstream sessions",
+                (),
+                lambda: {(): len(self.server.connections)},
+                kind="gauge",
+            ),
+        ]
+        for source in sources:
+            with contextlib.suppress(ValueError):  # a second app in one process (tests) reuses the names
+                SCRAPE_TIME.add(source)
+
+
+def install_signal_handlers(app: GatewayApp) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, app.request_stop)
+
+
+async def serve(config: GatewayConfig) -> None:
+    app = GatewayApp(config)
+    install_signal_handlers(app)
+    await app.run()
+
+
+def run_forever(config: GatewayConfig, *, loop: str = "auto") -> None:
+    """Run the daemon on uvloop when available."""
+    runner: Any = asyncio.run
+    if loop in ("auto", "uvloop") and uvloop is not None:
+        runner = uvloop.run
+    elif loop == "uvloop":
+        raise RuntimeError("uvloop is not installed")
+    runner(serve(config))

@@ -1,0 +1,59 @@
+"""The daemon's own commands: ``run``, ``check-config``, ``route``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from smppgw.app import build_router, run_forever
+from smppgw.config import ConfigError, load_config
+from smppgw.core.routing import explain_route
+from smppgw.obs.logging import configure_logging
+
+
+def configure_run(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="PATH", help="TOML configuration (default: embedded defaults)")
+    parser.add_argument("--loop", choices=("auto", "uvloop", "asyncio"), default="auto")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    fmt = config.log.format
+    configure_logging(config.log.level, json=None if fmt == "auto" else fmt == "json")
+    run_forever(config, loop=args.loop)
+    return 0
+
+
+def configure_check_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", metavar="PATH", help="TOML configuration to validate")
+
+
+def check_config(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.path)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"{args.path}: OK ({len(config.accounts)} accounts, {len(config.connectors)} connectors)")
+    return 0
+
+
+def configure_route(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("number", help="phone number in any common form")
+    parser.add_argument("--config", metavar="PATH", help="configuration whose routing to use")
+    parser.add_argument("--class", dest="traffic_class", default="transactional")
+    parser.add_argument("--account", default=None)
+
+
+def route(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(explain_route(build_router(config), args.number, args.traffic_class, args.account))
+    return 0

@@ -1,0 +1,1 @@
+"""The gateway pipeline: upstream sessions → accept → persist → route → connectors → receipts back."""

@@ -1,0 +1,535 @@
+"""The gateway pipeline: accept → persist → route → throttle → submit → record → correlate → notify.
+
+Every acknowledgement waits for the store's group commit: submit_sm_resp after the message is durable, the
+operator's deliver_sm_resp after its receipt is durable, so a crash at any moment loses nothing acknowledged.
+The service owns the message lifecycle; connectors send, upstream sessions receive, the store remembers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from smppgw.config import AccountConfig, GatewayConfig
+from smppgw.core.message import Message, MessageIdGenerator, State, TrafficClass
+from smppgw.core.numbering import InvalidNumberError, normalise_msisdn
+from smppgw.core.routing import NoRouteError, RoutingTable
+from smppgw.core.throttle import TokenBucket, default_burst
+from smppgw.net.connection import SmppConnection
+from smppgw.obs.logging import get_logger
+from smppgw.smpp.concat import segment_count
+from smppgw.smpp.constants import (
+    CommandStatus,
+    EsmClass,
+    MessageState,
+    Tag,
+    is_delivery_receipt,
+)
+from smppgw.smpp.pdu import (
+    CancelSm,
+    CancelSmResp,
+    DataSm,
+    DataSmResp,
+    DeliverSm,
+    DeliverSmResp,
+    Pdu,
+    QuerySm,
+    QuerySmResp,
+    SubmitSm,
+    get_tlv,
+    response_type_for,
+)
+from smppgw.smpp.receipt import ReceiptError, read_receipt
+from smppgw.smpp.text import Encoding, decode_short_message
+from smppgw.smpp.timefmt import SmppTimeError, format_absolute_time, parse_smpp_time
+from smppgw.store.base import ReceiptRecord, Recovery, SegmentRow, Store
+
+from .connector import Connector, Segment
+from .errors import SubmitRefusedError
+from .upstream import UpstreamReceipts
+
+log = get_logger("smppgw.gateway")
+
+DEFAULT_VALIDITY = 48 * 3600.0
+"""Seconds a message may wait or travel when the client gives no validity_period (operators' usual maximum)."""
+
+_STATE_OF_RECEIPT: dict[MessageState, State] = {
+    MessageState.DELIVERED: State.DELIVERED,
+    MessageState.EXPIRED: State.EXPIRED,
+    MessageState.DELETED: State.DELETED,
+    MessageState.UNDELIVERABLE: State.UNDELIVERABLE,
+    MessageState.REJECTED: State.REJECTED,
+    MessageState.UNKNOWN: State.UNKNOWN,
+}
+_SEVERITY = (State.REJECTED, State.UNDELIVERABLE, State.EXPIRED, State.DELETED, State.UNKNOWN, State.DELIVERED)
+"""When parts end differently the message takes the most severe part state."""
+
+MESSAGE_STATE_OF: dict[State, MessageState] = {
+    State.ACCEPTED: MessageState.ACCEPTED,
+    State.QUEUED: MessageState.ENROUTE,
+    State.SCHEDULED: MessageState.ENROUTE,
+    State.HELD: MessageState.ENROUTE,
+    State.SUBMITTING: MessageState.ENROUTE,
+    State.SUBMITTED: MessageState.ENROUTE,
+    State.DELIVERED: MessageState.DELIVERED,
+    State.UNDELIVERABLE: MessageState.UNDELIVERABLE,
+    State.EXPIRED: MessageState.EXPIRED,
+    State.REJECTED: MessageState.REJECTED,
+    State.DELETED: MessageState.DELETED,
+    State.UNKNOWN: MessageState.UNKNOWN,
+    State.FAILED: MessageState.UNDELIVERABLE,
+}
+
+
+class GatewayStats:
+    __slots__ = (
+        "accepted",
+        "acked_receipts_in",
+        "cancelled",
+        "final",
+        "mo_received",
+        "receipts_in",
+        "receipts_unmatched",
+        "rejected",
+        "segments_accepted",
+        "store_failures",
+    )
+
+    def __init__(self) -> None:
+        self.accepted = 0
+        self.segments_accepted = 0
+        self.rejected: dict[str, int] = {}
+        self.receipts_in = 0
+        self.receipts_unmatched = 0
+        self.acked_receipts_in = 0
+        self.final: dict[str, int] = {}
+        self.mo_received = 0
+        self.cancelled = 0
+        self.store_failures = 0
+
+
+class Account:
+    """An account at run time: its config, its rate limit and its bound sessions."""
+
+    __slots__ = ("bucket", "config", "sessions")
+
+    def __init__(self, config: AccountConfig, now: float) -> None:
+        self.config = config
+        self.bucket = TokenBucket(config.rate, default_burst(config.rate), now)
+        self.sessions: list[SmppConnection] = []
+
+
+class Gateway:
+    """Owns the message lifecycle between upstream sessions, the store and the connectors."""
+
+    def __init__(self, config: GatewayConfig, store: Store, router: RoutingTable, *, max_pending_rows: int = 200_000):
+        self.config = config
+        self.store = store
+        self.router = router
+        self.stats = GatewayStats()
+        self.max_pending_rows = max_pending_rows
+        now = time.monotonic()
+        self.accounts = {a.system_id: Account(a, now) for a in config.accounts}
+        self.connectors: dict[str, Connector] = {}
+        self.live: dict[str, Message] = {}
+        self.upstream = UpstreamReceipts(self)
+        self._ids = MessageIdGenerator()
+        self._receipt_ids = 0
+        self._scheduled: list[Message] = []
+
+    def add_connector(self, connector: Connector) -> None:
+        self.connectors[connector.name] = connector
+
+    # ------------------------------------------------------------------ accept
+
+    def accept_submit(self, account: Account, pdu: SubmitSm | DataSm, origin: str = "smpp") -> Message:
+        """Validate and build the message for ``pdu``; raises ``SubmitRefusedError`` with the status to answer."""
+        try:
+            dest = normalise_msisdn(pdu.destination_addr)
+        except InvalidNumberError as exc:
+            raise SubmitRefusedError(CommandStatus.ESME_RINVDSTADR, "invalid_number", str(exc)) from None
+        if not pdu.source_addr:
+            raise SubmitRefusedError(CommandStatus.ESME_RINVSRCADR, "invalid_sender", "empty source_addr")
+        traffic_class = TrafficClass(account.config.default_class)
+        try:
+            route = self.router.route(dest, traffic_class.value, account.config.system_id)
+        except (NoRouteError, InvalidNumberError) as exc:
+            raise SubmitRefusedError(CommandStatus.ESME_RINVDSTADR, "no_route", str(exc)) from None
+        connector = self.connectors.get(route.connector)
+        if connector is None:
+            raise SubmitRefusedError(
+                CommandStatus.ESME_RINVDSTADR, "no_route", f"connector {route.connector} is not running"
+            )
+        message = self._build_message(
+            account, pdu=pdu, dest=dest, traffic_class=traffic_class, connector=connector, origin=origin
+        )
+        message.operator = route.operator or ""
+        self._check_capacity(account, connector, message.segments)
+        return message
+
+    def _build_message(
+        self,
+        account: Account,
+        *,
+        pdu: SubmitSm | DataSm,
+        dest: str,
+        traffic_class: TrafficClass,
+        connector: Connector,
+        origin: str,
+    ) -> Message:
+        now = time.time()
+        raw = pdu.short_message if isinstance(pdu, SubmitSm) else b""
+        payload_tlv = get_tlv(pdu.tlvs, Tag.MESSAGE_PAYLOAD)
+        if payload_tlv is not None and not raw:
+            raw = payload_tlv
+        sar = get_tlv(pdu.tlvs, Tag.SAR_MSG_REF_NUM) is not None
+        binary = pdu.data_coding in (0x02, 0x04) or pdu.data_coding & 0xF4 == 0xF4
+        passthrough = bool(pdu.esm_class & EsmClass.UDHI) or sar or binary
+        message = Message(
+            id=self._ids.next(int(now * 1000)),
+            account=account.config.system_id,
+            origin=origin,
+            source_addr=pdu.source_addr,
+            source_ton=pdu.source_addr_ton,
+            source_npi=pdu.source_addr_npi,
+            dest=dest,
+            traffic_class=traffic_class,
+            priority=pdu.priority_flag if isinstance(pdu, SubmitSm) else 0,
+            registered_delivery=bool(pdu.registered_delivery & 0x03),
+            connector=connector.name,
+            created_at=now,
+        )
+        self._apply_times(message, pdu, now)
+        _apply_source_rules(message, connector)
+        if passthrough:
+            message.payload = raw
+            message.data_coding = pdu.data_coding
+            message.esm_class = pdu.esm_class & EsmClass.UDHI
+            message.tlvs = tuple(t for t in pdu.tlvs if t[0] in _SAR_TAGS)
+            message.segments = 1
+        else:
+            message.text = decode_short_message(raw, pdu.data_coding, Encoding.GSM7)
+            try:
+                message.segments = segment_count(
+                    message.text, mode=connector.concat_mode, default_alphabet=connector.default_alphabet
+                )
+            except ValueError as exc:
+                raise SubmitRefusedError(CommandStatus.ESME_RINVMSGLEN, "text_too_long", str(exc)) from None
+            if message.segments > account.config.max_parts:
+                detail = f"{message.segments} parts exceed the account's maximum of {account.config.max_parts}"
+                raise SubmitRefusedError(CommandStatus.ESME_RINVMSGLEN, "text_too_long", detail)
+        message.smsc_ids = [None] * message.segments
+        message.part_states = [None] * message.segments
+        return message
+
+    def _apply_times(self, message: Message, pdu: SubmitSm | DataSm, now: float) -> None:
+        aware_now = datetime.fromtimestamp(now, UTC)
+        validity = DEFAULT_VALIDITY
+        if isinstance(pdu, SubmitSm):
+            try:
+                until = parse_smpp_time(pdu.validity_period, aware_now)
+            except (SmppTimeError, ValueError) as exc:
+                raise SubmitRefusedError(CommandStatus.ESME_RINVEXPIRY, "invalid_validity", str(exc)) from None
+            if until is not None:
+                validity = until.timestamp() - now
+            try:
+                at = parse_smpp_time(pdu.schedule_delivery_time, aware_now)
+            except (SmppTimeError, ValueError) as exc:
+                raise SubmitRefusedError(CommandStatus.ESME_RINVSCHED, "invalid_schedule", str(exc)) from None
+            if at is not None and at.timestamp() > now + 1.0:
+                message.send_at = at.timestamp()
+        if validity <= 0:
+            raise SubmitRefusedError(CommandStatus.ESME_RINVEXPIRY, "invalid_validity", "validity period already over")
+        message.expires_at = now + validity
+
+    def _check_capacity(self, account: Account, connector: Connector, segments: int) -> None:
+        if self.store.pending > self.max_pending_rows or connector.is_full or not self.store.healthy:
+            raise SubmitRefusedError(CommandStatus.ESME_RMSGQFUL, "overloaded", "queues are full, retry later")
+        if not account.bucket.try_take(segments, time.monotonic()):
+            raise SubmitRefusedError(CommandStatus.ESME_RTHROTTLED, "rate_limited", "account rate exceeded")
+
+    def persist(self, message: Message, then: Callable[[bool], None]) -> None:
+        """Store the new message; once durable, acknowledge (``then(True)``) and queue it."""
+        self.store.add_message(message)
+        self.stats.accepted += 1
+        self.stats.segments_accepted += message.segments
+
+        def committed(ok: bool) -> None:
+            if ok:
+                self.live[message.id] = message
+                self._dispatch(message)
+            else:
+                self.stats.store_failures += 1
+            then(ok)
+
+        self.store.after_commit(committed)
+
+    def reject(self, code: str) -> None:
+        self.stats.rejected[code] = self.stats.rejected.get(code, 0) + 1
+
+    def _dispatch(self, message: Message) -> None:
+        if message.send_at is not None and message.send_at > time.time():
+            message.state = State.SCHEDULED
+            self._scheduled.append(message)
+            return
+        message.state = State.QUEUED
+        self.connectors[message.connector].enqueue(message)
+
+    # ------------------------------------------------------------------ connector events
+
+    def commit_submitting(self, messages: list[Message], then: Callable[[bool], None]) -> None:
+        now = time.time()
+        for message in messages:
+            self.store.set_state(message.id, State.SUBMITTING, now)
+        self.store.after_commit(then)
+
+    def part_accepted(self, connector: Connector, message: Message, part: int, smsc_id: str) -> None:
+        now = time.time()
+        message.smsc_ids[part] = smsc_id
+        if message.submitted_at is None:
+            message.submitted_at = now
+        self.store.add_segment(
+            SegmentRow(message_id=message.id, part=part, connector=connector.name, smsc_id=smsc_id, submitted_at=now)
+        )
+        if all(i is not None for i in message.smsc_ids) and message.state is State.SUBMITTING:
+            message.state = State.SUBMITTED
+        for parked in connector.correlator.register(smsc_id, (message, part)):
+            assert isinstance(parked, _ParkedReceipt)
+            self._apply_receipt(connector, (message, part), parked.record, parked.state)
+        if message.state.is_final:  # a parked receipt finished it, or it failed meanwhile
+            connector.correlator.forget(smsc_id, (message, part))
+
+    def message_failed(self, message: Message, status: int, state: State) -> None:
+        if not message.state.is_final:
+            self._finish(message, state, status)
+
+    # ------------------------------------------------------------------ receipts from operators
+
+    def receipt_pdu(self, connector: Connector, conn: SmppConnection, pdu: Pdu) -> None:
+        """A deliver_sm/data_sm from an operator: receipts are recorded durably, then acknowledged."""
+        if not isinstance(pdu, DeliverSm | DataSm):
+            conn.send_response(
+                response_type_for(pdu.command_id)(sequence=pdu.sequence, status=CommandStatus.ESME_RINVCMDID)
+            )
+            return
+        reply_type = DeliverSmResp if isinstance(pdu, DeliverSm) else DataSmResp
+        if not is_delivery_receipt(pdu.esm_class):
+            self.stats.mo_received += 1  # mobile-originated: no MO routing configured; acknowledged and counted
+            log.debug("mo_received", connector=connector.name, source_addr=pdu.source_addr)
+            conn.send_response(reply_type(sequence=pdu.sequence))
+            return
+        self.stats.receipts_in += 1
+        short_message = pdu.short_message if isinstance(pdu, DeliverSm) else b""
+        try:
+            receipt = read_receipt(short_message, pdu.tlvs, data_coding=pdu.data_coding)
+            smsc_id, receipt_state = receipt.message_id, receipt.state
+            err, raw = receipt.err, receipt.raw_text
+            done = receipt.done_date.isoformat() if receipt.done_date else None
+            recognised = receipt.state_recognised
+        except ReceiptError:  # keep it as evidence even though it cannot be matched
+            smsc_id, receipt_state, err, done, recognised = "", MessageState.UNKNOWN, None, None, False
+            raw = short_message.decode("latin-1")
+        self._receipt_ids += 1
+        record = ReceiptRecord(
+            id=self._receipt_ids,
+            connector=connector.name,
+            smsc_id=smsc_id,
+            state=receipt_state.name,
+            err=err,
+            done_date=done,
+            received_at=time.time(),
+            raw=raw,
+        )
+        self.store.add_receipt(record)
+        segment = connector.correlator.match(smsc_id) if smsc_id else None
+        if segment is not None:
+            self._apply_receipt(connector, segment, record, receipt_state if recognised else None)
+        elif smsc_id:
+            self.stats.receipts_unmatched += 1
+            connector.correlator.park(
+                smsc_id, _ParkedReceipt(record, receipt_state if recognised else None), time.monotonic()
+            )
+
+        def acknowledge(ok: bool) -> None:
+            if ok:
+                self.stats.acked_receipts_in += 1
+                conn.send_response(reply_type(sequence=pdu.sequence))
+            else:  # not durable: make the operator resend it later
+                conn.send_response(reply_type(sequence=pdu.sequence, status=CommandStatus.ESME_RX_T_APPN))
+
+        self.store.after_commit(acknowledge)
+
+    def _apply_receipt(
+        self, connector: Connector, segment: Segment, record: ReceiptRecord, state: MessageState | None
+    ) -> None:
+        message, part = segment
+        self.store.link_receipt(record.id, message.id, part)
+        if state is None or not state.is_final:
+            return  # intermediate (ENROUTE/ACCEPTD) or an unknown vendor word: evidence only
+        message.part_states[part] = _STATE_OF_RECEIPT.get(state, State.UNKNOWN).value
+        smsc_id = message.smsc_ids[part]
+        if smsc_id is not None:
+            connector.correlator.forget(smsc_id, segment)
+        if not message.state.is_final and all(s is not None for s in message.part_states):
+            self._finish(message, _aggregate(message.part_states), 0)
+
+    def _finish(self, message: Message, state: State, status: int) -> None:
+        now = time.time()
+        message.state = state
+        message.status = status
+        message.done_at = now
+        due = message.registered_delivery and message.origin == "smpp"
+        self.store.set_state(message.id, state, now, status=status, receipt_due=due)
+        self.stats.final[state.value] = self.stats.final.get(state.value, 0) + 1
+        self.live.pop(message.id, None)
+        connector = self.connectors.get(message.connector)
+        if connector is not None:
+            for part, smsc_id in enumerate(message.smsc_ids):
+                if smsc_id is not None:
+                    connector.correlator.forget(smsc_id, (message, part))
+        if due:
+            self.upstream.deliver(message)
+
+    # ------------------------------------------------------------------ upstream requests
+
+    async def query(self, account: Account, pdu: QuerySm) -> QuerySmResp:
+        message = self.live.get(pdu.message_id)
+        if message is None:
+            view = await self.store.find_message(pdu.message_id)
+            message = None if view is None else view.message
+        if message is None or message.account != account.config.system_id:
+            return QuerySmResp(sequence=pdu.sequence, status=CommandStatus.ESME_RQUERYFAIL)
+        final_date = ""
+        if message.done_at is not None:
+            final_date = format_absolute_time(datetime.fromtimestamp(message.done_at, UTC))
+        return QuerySmResp(
+            sequence=pdu.sequence,
+            message_id=message.id,
+            final_date=final_date,
+            message_state=MESSAGE_STATE_OF[message.state],
+            error_code=min(message.status, 255),
+        )
+
+    def cancel(self, account: Account, pdu: CancelSm) -> CancelSmResp:
+        message = self.live.get(pdu.message_id)
+        if (
+            message is None
+            or message.account != account.config.system_id
+            or message.state not in (State.ACCEPTED, State.QUEUED, State.SCHEDULED, State.HELD)
+        ):
+            return CancelSmResp(sequence=pdu.sequence, status=CommandStatus.ESME_RCANCELFAIL)
+        self.stats.cancelled += 1
+        self._finish(message, State.DELETED, 0)  # the connector skips it when it reaches the head of its lane
+        return CancelSmResp(sequence=pdu.sequence)
+
+    # ------------------------------------------------------------------ periodic work
+
+    def sweep(self) -> None:
+        """Release due scheduled messages, expire what outlived its validity, end receiptless ones as UNKNOWN."""
+        now = time.time()
+        if self._scheduled:
+            due = [m for m in self._scheduled if m.send_at is None or m.send_at <= now or m.state.is_final]
+            self._scheduled = [m for m in self._scheduled if m not in due]
+            for message in due:
+                if not message.state.is_final:
+                    message.send_at = None
+                    self._dispatch(message)
+        for message in list(self.live.values()):
+            if message.state in (State.QUEUED, State.SCHEDULED, State.HELD, State.ACCEPTED):
+                if now >= message.expires_at:
+                    self._finish(message, State.EXPIRED, 0)
+            elif message.state in (State.SUBMITTING, State.SUBMITTED):
+                connector = self.connectors.get(message.connector)
+                grace = connector.config.receipt_timeout if connector else DEFAULT_VALIDITY
+                if now >= message.expires_at + grace:
+                    received = [s for s in message.part_states if s is not None]
+                    self._finish(message, _aggregate(received) if received else State.UNKNOWN, 0)
+        mono = time.monotonic()
+        for connector in self.connectors.values():
+            connector.correlator.expire_parked(mono)  # they stay in the store, unmatched, as evidence
+
+    async def run_sweeper(self, interval: float = 1.0) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self.sweep()
+
+    # ------------------------------------------------------------------ recovery
+
+    def recover(self, recovery: Recovery) -> dict[str, int]:
+        """Resume after a restart: requeue, re-register SMSC ids, mark unknown fate, re-park, re-send receipts."""
+        counts = {"requeued": 0, "awaiting_receipts": 0, "fate_unknown": 0, "receipts_parked": 0, "receipts_due": 0}
+        if recovery.max_message_id:
+            self._ids = MessageIdGenerator(int(recovery.max_message_id, 16))
+        self._receipt_ids = recovery.max_receipt_id
+        for message in recovery.open_messages:
+            connector = self.connectors.get(message.connector)
+            if connector is None:
+                self._finish(message, State.FAILED, CommandStatus.ESME_RINVDSTADR)
+                continue
+            self.live[message.id] = message
+            if message.state in (State.ACCEPTED, State.QUEUED, State.SCHEDULED, State.HELD):
+                counts["requeued"] += 1
+                self._dispatch(message)
+            elif all(i is not None for i in message.smsc_ids):
+                counts["awaiting_receipts"] += 1
+                message.state = State.SUBMITTED
+                for part, smsc_id in enumerate(message.smsc_ids):
+                    if smsc_id is not None and message.part_states[part] is None:
+                        connector.correlator.register(smsc_id, (message, part))
+            elif connector.config.resend_unknown_fate:
+                counts["requeued"] += 1
+                message.state = State.QUEUED
+                connector.enqueue(message, front=True)
+            else:
+                counts["fate_unknown"] += 1
+                self._finish(message, State.UNKNOWN, CommandStatus.ESME_RUNKNOWNERR)
+        now = time.time()
+        mono = time.monotonic()
+        for record in recovery.unmatched_receipts:
+            connector = self.connectors.get(record.connector)
+            if connector is None or not record.smsc_id:
+                continue
+            state = MessageState[record.state] if record.state in MessageState.__members__ else None
+            segment = connector.correlator.match(record.smsc_id)
+            if segment is not None:
+                self._apply_receipt(connector, segment, record, state)
+            else:
+                counts["receipts_parked"] += 1
+                connector.correlator.park(
+                    record.smsc_id, _ParkedReceipt(record, state), mono - (now - record.received_at)
+                )
+        for message in recovery.receipts_due:
+            counts["receipts_due"] += 1
+            self.upstream.deliver(message)
+        return counts
+
+
+class _ParkedReceipt:
+    __slots__ = ("record", "state")
+
+    def __init__(self, record: ReceiptRecord, state: MessageState | None) -> None:
+        self.record = record
+        self.state = state
+
+
+_SAR_TAGS = frozenset({Tag.SAR_MSG_REF_NUM, Tag.SAR_TOTAL_SEGMENTS, Tag.SAR_SEGMENT_SEQNUM})
+
+
+def _aggregate(part_states: list[str | None] | list[str]) -> State:
+    states = {State(s) for s in part_states if s is not None}
+    for state in _SEVERITY:
+        if state in states:
+            return state
+    return State.UNKNOWN
+
+
+def _apply_source_rules(message: Message, connector: Connector) -> None:
+    """Alphanumeric senders go out as TON 5 / NPI 0, numeric ones as 1 / 1 (per-connector override)."""
+    cfg = connector.config
+    if message.source_addr.lstrip("+").isdigit():
+        message.source_addr = message.source_addr.lstrip("+")
+        message.source_ton, message.source_npi = cfg.numeric_source_ton, cfg.numeric_source_npi
+    else:
+        message.source_ton, message.source_npi = cfg.alphanumeric_source_ton, cfg.alphanumeric_source_npi
