@@ -2,8 +2,8 @@
 
 Every text is split and encoded at start-up (``smpp.concat.split_message``); the hot path only picks a template by
 weight, draws a destination ``79XXXXXXXXX`` in an allocated DEF code and, for a long message, stamps a fresh
-concatenation reference into each part — one ``msgspec.structs.replace`` per part, no text encoding. Everything random comes from one seeded
-``random.Random``: the same seed gives the same sequence of messages.
+concatenation reference into each part — one ``msgspec.structs.replace`` per part, no text encoding. Everything
+random comes from one seeded ``random.Random``: the same seed gives the same sequence of messages.
 """
 
 from __future__ import annotations
