@@ -269,7 +269,8 @@ def test_random_pdu_sequences_never_crash(role: Role, pdus: list[Pdu], garbage: 
                 CommandId.DELIVER_SM,
             ):
                 resp = SubmitSmResp if event.pdu.command_id is CommandId.SUBMIT_SM else DeliverSmResp
-                session.send_response(resp(sequence=event.pdu.sequence))
+                if not session.closed:  # a later PDU of the same batch (unbind) may have ended the session
+                    session.send_response(resp(sequence=event.pdu.sequence))
         for frame in Framer().feed(session.data_to_send()):
             decode(frame)  # everything the session sends is a valid PDU
     for t in sorted(times):
