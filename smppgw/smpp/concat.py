@@ -436,9 +436,9 @@ class Reassembler:
     def expire(self, now: float) -> list[Partial]:
         """Drop and return the messages whose first part came ``ttl`` or more seconds before ``now``."""
         expired = []
-        deadline = now - self._ttl
+        ttl = self._ttl
         for full_key, pending in self._pending.items():
-            if pending.started > deadline:
+            if pending.started + ttl > now:  # the same expression as next_deadline: no float disagreement
                 break
             expired.append(full_key)
         return [self._pop(full_key) for full_key in expired]
