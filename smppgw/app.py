@@ -13,12 +13,14 @@ import signal
 import time
 from typing import Any
 
+from prometheus_client import start_http_server
+
 from smppgw.config import ConnectorConfig, GatewayConfig, parse_listen
 from smppgw.core.numbering import NumberingPlan, OperatorResolver, PortedNumbers
 from smppgw.core.routing import RoutingRule, RoutingTable
 from smppgw.net.server import SmppServer
 from smppgw.obs.logging import get_logger
-from smppgw.obs.metrics import SCRAPE_TIME, CounterSource
+from smppgw.obs.metrics import REGISTRY, SCRAPE_TIME, CounterSource
 from smppgw.service.connector import Connector
 from smppgw.service.gateway import Gateway
 from smppgw.service.upstream import UpstreamHandler
@@ -75,6 +77,7 @@ class GatewayApp:
         )
         self.simulators: list[Simulator] = []
         self.started = asyncio.Event()
+        self.metrics_port = 0
         self._stop = asyncio.Event()
 
     def request_stop(self) -> None:
@@ -88,6 +91,7 @@ class GatewayApp:
             await self._add_connector(connector_config)
         host, port = parse_listen(self.config.smpp_server.listen)
         self._register_metrics()
+        metrics_server = self._start_metrics()
         try:
             async with asyncio.TaskGroup() as group:
                 for connector in self.gateway.connectors.values():
@@ -100,6 +104,8 @@ class GatewayApp:
                 await self._shutdown()
                 sweeper.cancel()
         finally:
+            if metrics_server is not None:
+                metrics_server.shutdown()
             await self.store.close()
             for simulator in self.simulators:
                 await simulator.close()
@@ -128,6 +134,15 @@ class GatewayApp:
             await connector.stop()
         log.info("stopped", seconds=round(time.monotonic() - started, 3))
 
+    def _start_metrics(self) -> Any:
+        """Prometheus exposition on ``[http] listen`` (a small server thread; it only reads counters)."""
+        if not self.config.http.enabled:
+            return None
+        host, port = parse_listen(self.config.http.listen)
+        server, _thread = start_http_server(port, addr=host, registry=REGISTRY)
+        self.metrics_port = int(server.server_address[1])
+        return server
+
     @property
     def smpp_port(self) -> int:
         return self.server.port
@@ -143,13 +158,13 @@ class GatewayApp:
                 "smppgw_messages_rejected",
                 "Submits refused, by reason",
                 ("reason",),
-                lambda: {(k,): v for k, v in gateway.stats.rejected.items()},
+                lambda: {(k,): v for k, v in dict(gateway.stats.rejected).items()},
             ),
             CounterSource(
                 "smppgw_messages_final",
                 "Messages that reached a final state",
                 ("state",),
-                lambda: {(k,): v for k, v in gateway.stats.final.items()},
+                lambda: {(k,): v for k, v in dict(gateway.stats.final).items()},
             ),
             CounterSource(
                 "smppgw_receipts_in", "Receipts received from operators", (), lambda: {(): gateway.stats.receipts_in}
@@ -196,7 +211,10 @@ class GatewayApp:
                 "smppgw_window_in_flight",
                 "Requests in flight to operators",
                 ("connector",),
-                lambda: {(c.name,): sum(x.in_flight for x in c.link.connections) for c in gateway.connectors.values()},
+                lambda: {
+                    (c.name,): sum(x.in_flight for x in list(c.link.connections))
+                    for c in list(gateway.connectors.values())
+                },
                 kind="gauge",
             ),
             CounterSource("smppgw_store_batches", "Store transactions", (), lambda: {(): self.store.stats.batches}),

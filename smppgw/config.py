@@ -35,6 +35,7 @@ class SmppServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     inactivity_timeout: float = 300.0  # close a session that sent nothing (not even enquire_link) for this long
     response_timeout: float = 30.0  # for deliver_sm receipts we send upstream
     reuse_port: bool = False  # lets several worker processes share the port (SO_REUSEPORT)
+    receipt_max_age: float = 259_200.0  # seconds a receipt waits for a receiver session of its account (3 days)
 
 
 class HttpConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -157,7 +157,7 @@ class Gateway:
             route = self.router.route(dest, traffic_class.value, account.config.system_id)
         except (NoRouteError, InvalidNumberError) as exc:
             raise SubmitRefusedError(CommandStatus.ESME_RINVDSTADR, "no_route", str(exc)) from None
-        connector = self.connectors.get(route.connector)
+        connector = self._choose_connector(route.connector, route.fallbacks)
         if connector is None:
             raise SubmitRefusedError(
                 CommandStatus.ESME_RINVDSTADR, "no_route", f"connector {route.connector} is not running"
@@ -168,6 +168,18 @@ class Gateway:
         message.operator = route.operator or ""
         self._check_capacity(account, connector, message.segments)
         return message
+
+    def _choose_connector(self, primary: str, fallbacks: tuple[str, ...]) -> Connector | None:
+        """The primary connector, or the first fallback with a bind up when the primary has none (all segments of
+        a message then go through that one connector). With nothing up anywhere the primary queues it."""
+        first = self.connectors.get(primary)
+        if first is not None and (first.link.bound or not fallbacks):
+            return first
+        for name in fallbacks:
+            candidate = self.connectors.get(name)
+            if candidate is not None and candidate.link.bound:
+                return candidate
+        return first
 
     def _build_message(
         self,

@@ -180,9 +180,14 @@ class UpstreamReceipts:
         if not queue:
             return
         receivers = [c for c in account.sessions if c.is_bound and _can_receive(c)]
+        oldest = time.time() - self.gateway.config.smpp_server.receipt_max_age
         for conn in receivers:
             while queue and conn.has_free_slot:
                 message = queue.popleft()
+                if (message.done_at or message.created_at) < oldest:
+                    self.dropped += 1
+                    self.gateway.store.receipt_abandoned(message.id)
+                    continue
                 conn.send_request(_receipt_pdu(message), _ReceiptSent(self, account, message))
                 self.sent += 1
 

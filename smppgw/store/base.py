@@ -95,6 +95,9 @@ class Store(Protocol):
 
     def receipt_delivered(self, message_id: str, at: float) -> None: ...
 
+    def receipt_abandoned(self, message_id: str) -> None:
+        """The receipt owed upstream is given up (too old): no longer due, not marked sent."""
+
     def after_commit(self, callback: CommitCallback) -> None: ...
 
     async def recover(self) -> Recovery: ...

@@ -67,6 +67,9 @@ class MemoryStore:
     def receipt_delivered(self, message_id: str, at: float) -> None:
         self._queue("delivered", message_id, at)
 
+    def receipt_abandoned(self, message_id: str) -> None:
+        self._queue("delivered", message_id, 0.0)
+
     def after_commit(self, callback: CommitCallback) -> None:
         self._callbacks.append(callback)
         self._schedule()

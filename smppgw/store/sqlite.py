@@ -49,7 +49,16 @@ _UPDATE_STATE = (
 )
 _LINK_RECEIPT = "UPDATE receipts SET message_id=?, part=? WHERE id=?"
 _RECEIPT_DELIVERED = "UPDATE messages SET receipt_due=0, receipt_sent_at=? WHERE id=?"
-_ORDER = (_INSERT_MESSAGE, _INSERT_SEGMENT, _INSERT_RECEIPT, _UPDATE_STATE, _LINK_RECEIPT, _RECEIPT_DELIVERED)
+_RECEIPT_ABANDONED = "UPDATE messages SET receipt_due=0 WHERE id=?"
+_ORDER = (
+    _INSERT_MESSAGE,
+    _INSERT_SEGMENT,
+    _INSERT_RECEIPT,
+    _UPDATE_STATE,
+    _LINK_RECEIPT,
+    _RECEIPT_DELIVERED,
+    _RECEIPT_ABANDONED,
+)
 
 _TLVS = msgspec.msgpack.Encoder()
 _TLVS_DECODE = msgspec.msgpack.Decoder(tuple[tuple[int, bytes], ...])
@@ -231,6 +240,9 @@ class SqliteStore:
 
     def receipt_delivered(self, message_id: str, at: float) -> None:
         self._queue(_RECEIPT_DELIVERED, (at, message_id))
+
+    def receipt_abandoned(self, message_id: str) -> None:
+        self._queue(_RECEIPT_ABANDONED, (message_id,))
 
     def after_commit(self, callback: CommitCallback) -> None:
         if self._failed is not None:
