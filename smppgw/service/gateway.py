@@ -344,6 +344,7 @@ class Gateway:
             smsc_id, receipt_state, err, done, recognised = "", MessageState.UNKNOWN, None, None, False
             raw = short_message.decode("latin-1")
         self._receipt_ids += 1
+        segment = connector.correlator.match(smsc_id) if smsc_id else None
         record = ReceiptRecord(
             id=self._receipt_ids,
             connector=connector.name,
@@ -353,9 +354,10 @@ class Gateway:
             done_date=done,
             received_at=time.time(),
             raw=raw,
+            message_id=None if segment is None else segment[0].id,
+            part=None if segment is None else segment[1],
         )
-        self.store.add_receipt(record)
-        segment = connector.correlator.match(smsc_id) if smsc_id else None
+        self.store.add_receipt(record)  # linked to its message at insert when it matched on arrival
         if segment is not None:
             self._apply_receipt(connector, segment, record, receipt_state if recognised else None)
         elif smsc_id:
@@ -377,7 +379,8 @@ class Gateway:
         self, connector: Connector, segment: Segment, record: ReceiptRecord, state: MessageState | None
     ) -> None:
         message, part = segment
-        self.store.link_receipt(record.id, message.id, part)
+        if record.message_id is None:  # matched after parking (or at recovery): link it now
+            self.store.link_receipt(record.id, message.id, part)
         if state is None or not state.is_final:
             return  # intermediate (ENROUTE/ACCEPTD) or an unknown vendor word: evidence only
         message.part_states[part] = _STATE_OF_RECEIPT.get(state, State.UNKNOWN).value

@@ -159,6 +159,7 @@ class UpstreamReceipts:
         self.retry_delay = retry_delay
         self.max_pending = max_pending
         self.pending: dict[str, deque[Message]] = {}
+        self.pending_count = 0
         self.sent = 0
         self.acknowledged = 0
         self.failed_attempts = 0
@@ -166,10 +167,11 @@ class UpstreamReceipts:
 
     def deliver(self, message: Message) -> None:
         queue = self.pending.setdefault(message.account, deque())
-        if sum(len(q) for q in self.pending.values()) >= self.max_pending:
-            self.dropped += 1  # still receipt_due in the store: re-sent after a restart
+        if self.pending_count >= self.max_pending:
+            self.dropped += 1  # still due in the store: re-sent after a restart
             return
         queue.append(message)
+        self.pending_count += 1
         account = self.gateway.accounts.get(message.account)
         if account is not None:
             self.session_ready(account)
@@ -184,6 +186,7 @@ class UpstreamReceipts:
         for conn in receivers:
             while queue and conn.has_free_slot:
                 message = queue.popleft()
+                self.pending_count -= 1
                 if (message.done_at or message.created_at) < oldest:
                     self.dropped += 1
                     self.gateway.store.receipt_abandoned(message.id)

@@ -65,6 +65,19 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX receipts_message ON receipts(message_id);
     """,
+    # 2: measured, a partial index on messages(state) cost 4.6 µs per insert and 7.5 µs per update (row rewrite of
+    # the wide row included: 14.5 µs). Live state moves to a narrow table (1-3 µs per row); messages is updated
+    # once, at the final state; receipts owed upstream are a narrow table; deliveries upstream are appended.
+    f"""
+    DROP INDEX messages_open;
+    DROP INDEX messages_receipt_due;
+    CREATE TABLE open_messages (id TEXT PRIMARY KEY, state TEXT NOT NULL) WITHOUT ROWID;
+    INSERT INTO open_messages SELECT id, state FROM messages WHERE state NOT IN {_FINAL};
+    CREATE TABLE receipts_due (id TEXT PRIMARY KEY) WITHOUT ROWID;
+    INSERT INTO receipts_due SELECT id FROM messages WHERE receipt_due = 1;
+    CREATE TABLE receipt_deliveries (message_id TEXT NOT NULL, delivered_at REAL NOT NULL);
+    INSERT INTO receipt_deliveries SELECT id, receipt_sent_at FROM messages WHERE receipt_sent_at IS NOT NULL;
+    """,
 )
 
 

@@ -20,13 +20,10 @@ from typing import Any
 import aiosqlite
 import msgspec
 
-from smppgw.core.message import FINAL_STATES, Message, State, TrafficClass
+from smppgw.core.message import Message, State, TrafficClass
 
 from .base import CommitCallback, MessageView, ReceiptRecord, Recovery, SegmentRow, StoreStats
 from .schema import migrate
-
-_FINAL = tuple(s.value for s in FINAL_STATES)
-_FINAL_SQL = ",".join(f"'{s}'" for s in _FINAL)
 
 _MESSAGE_COLUMNS = (
     "id, account, origin, source_addr, source_ton, source_npi, dest, traffic_class, priority, registered_delivery, "
@@ -34,8 +31,12 @@ _MESSAGE_COLUMNS = (
     "client_ref, callback_url, state, status"
 )
 
-# Statement order in a transaction: inserts first, then updates (see module docstring).
+_QUALIFIED_COLUMNS = ", ".join(f"m.{name.strip()}" for name in _MESSAGE_COLUMNS.split(","))
+
+# Statement order in a transaction: inserts first, then updates, then deletes (see module docstring). A message
+# accepted, submitted and finished within one group is inserted, updated and deleted from open_messages in that order.
 _INSERT_MESSAGE = f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({','.join('?' * 25)})"
+_INSERT_OPEN = "INSERT INTO open_messages (id, state) VALUES (?, ?)"
 _INSERT_SEGMENT = (
     "INSERT OR REPLACE INTO segments (message_id, part, connector, smsc_id, submitted_at) VALUES (?,?,?,?,?)"
 )
@@ -43,21 +44,25 @@ _INSERT_RECEIPT = (
     "INSERT INTO receipts (id, connector, smsc_id, state, err, done_date, received_at, raw, message_id, part) "
     "VALUES (?,?,?,?,?,?,?,?,?,?)"
 )
-_UPDATE_STATE = (
-    "UPDATE messages SET state=?, status=?, updated_at=?, receipt_due=?, "
-    f"done_at=CASE WHEN ? IN ({_FINAL_SQL}) THEN ? ELSE done_at END WHERE id=?"
-)
+_INSERT_DUE = "INSERT OR IGNORE INTO receipts_due (id) VALUES (?)"
+_INSERT_DELIVERY = "INSERT INTO receipt_deliveries (message_id, delivered_at) VALUES (?, ?)"
+_UPDATE_OPEN = "UPDATE open_messages SET state=? WHERE id=?"
+_UPDATE_FINAL = "UPDATE messages SET state=?, status=?, updated_at=?, done_at=? WHERE id=?"
 _LINK_RECEIPT = "UPDATE receipts SET message_id=?, part=? WHERE id=?"
-_RECEIPT_DELIVERED = "UPDATE messages SET receipt_due=0, receipt_sent_at=? WHERE id=?"
-_RECEIPT_ABANDONED = "UPDATE messages SET receipt_due=0 WHERE id=?"
+_DELETE_OPEN = "DELETE FROM open_messages WHERE id=?"
+_DELETE_DUE = "DELETE FROM receipts_due WHERE id=?"
 _ORDER = (
     _INSERT_MESSAGE,
+    _INSERT_OPEN,
     _INSERT_SEGMENT,
     _INSERT_RECEIPT,
-    _UPDATE_STATE,
+    _INSERT_DUE,
+    _INSERT_DELIVERY,
+    _UPDATE_OPEN,
+    _UPDATE_FINAL,
     _LINK_RECEIPT,
-    _RECEIPT_DELIVERED,
-    _RECEIPT_ABANDONED,
+    _DELETE_OPEN,
+    _DELETE_DUE,
 )
 
 _TLVS = msgspec.msgpack.Encoder()
@@ -219,11 +224,18 @@ class SqliteStore:
 
     def add_message(self, message: Message) -> None:
         self._queue(_INSERT_MESSAGE, _message_row(message))
+        self._queue(_INSERT_OPEN, (message.id, message.state.value))
 
     def set_state(
         self, message_id: str, state: State, at: float, *, status: int = 0, receipt_due: bool = False
     ) -> None:
-        self._queue(_UPDATE_STATE, (state.value, status, at, int(receipt_due), state.value, at, message_id))
+        if not state.is_final:
+            self._queue(_UPDATE_OPEN, (state.value, message_id))
+            return
+        self._queue(_UPDATE_FINAL, (state.value, status, at, at, message_id))
+        self._queue(_DELETE_OPEN, (message_id,))
+        if receipt_due:
+            self._queue(_INSERT_DUE, (message_id,))
 
     def add_segment(self, row: SegmentRow) -> None:
         self._queue(_INSERT_SEGMENT, (row.message_id, row.part, row.connector, row.smsc_id, row.submitted_at))
@@ -239,10 +251,11 @@ class SqliteStore:
         self._queue(_LINK_RECEIPT, (message_id, part, receipt_id))
 
     def receipt_delivered(self, message_id: str, at: float) -> None:
-        self._queue(_RECEIPT_DELIVERED, (at, message_id))
+        self._queue(_INSERT_DELIVERY, (message_id, at))
+        self._queue(_DELETE_DUE, (message_id,))
 
     def receipt_abandoned(self, message_id: str) -> None:
-        self._queue(_RECEIPT_ABANDONED, (message_id,))
+        self._queue(_DELETE_DUE, (message_id,))
 
     def after_commit(self, callback: CommitCallback) -> None:
         if self._failed is not None:
@@ -311,20 +324,20 @@ class SqliteStore:
         messages = [
             _message_from_row(row)
             for row in await self._fetchall(
-                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE state NOT IN ({_FINAL_SQL}) ORDER BY id"
+                f"SELECT {_QUALIFIED_COLUMNS.replace('m.state', 'o.state')} "
+                "FROM open_messages o JOIN messages m ON m.id = o.id ORDER BY o.id"
             )
         ]
         by_id = {m.id: m for m in messages}
         for message_id, part, smsc_id in await self._fetchall(
-            f"SELECT s.message_id, s.part, s.smsc_id FROM segments s JOIN messages m ON m.id = s.message_id "
-            f"WHERE m.state NOT IN ({_FINAL_SQL})"
+            "SELECT s.message_id, s.part, s.smsc_id FROM open_messages o JOIN segments s ON s.message_id = o.id"
         ):
             message = by_id.get(message_id)
             if message is not None and 0 <= part < len(message.smsc_ids):
                 message.smsc_ids[part] = smsc_id
         for message_id, part, state in await self._fetchall(
-            f"SELECT r.message_id, r.part, r.state FROM receipts r JOIN messages m ON m.id = r.message_id "
-            f"WHERE m.state NOT IN ({_FINAL_SQL}) ORDER BY r.id"
+            "SELECT r.message_id, r.part, r.state FROM open_messages o JOIN receipts r ON r.message_id = o.id "
+            "ORDER BY r.id"
         ):
             message = by_id.get(message_id)
             if message is not None and part is not None and 0 <= part < len(message.part_states):
@@ -339,7 +352,9 @@ class SqliteStore:
         ]
         due = [
             _message_from_row(row)
-            for row in await self._fetchall(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE receipt_due=1 ORDER BY id")
+            for row in await self._fetchall(
+                f"SELECT {_QUALIFIED_COLUMNS} FROM receipts_due d JOIN messages m ON m.id = d.id ORDER BY d.id"
+            )
         ]
         (max_id,) = (await self._fetchall("SELECT max(id) FROM messages"))[0]
         (max_receipt,) = (await self._fetchall("SELECT coalesce(max(id), 0) FROM receipts"))[0]
@@ -352,7 +367,11 @@ class SqliteStore:
         )
 
     async def find_message(self, message_id: str) -> MessageView | None:
-        rows = await self._fetchall(f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id=?", (message_id,))
+        rows = await self._fetchall(
+            f"SELECT {_QUALIFIED_COLUMNS.replace('m.state', 'coalesce(o.state, m.state)')} "
+            "FROM messages m LEFT JOIN open_messages o ON o.id = m.id WHERE m.id=?",
+            (message_id,),
+        )
         if not rows:
             return None
         message = _message_from_row(rows[0])
