@@ -237,9 +237,9 @@ class Gateway:
         return message
 
     def _apply_times(self, message: Message, pdu: SubmitSm | DataSm, now: float) -> None:
-        aware_now = datetime.fromtimestamp(now, UTC)
         validity = DEFAULT_VALIDITY
-        if isinstance(pdu, SubmitSm):
+        if isinstance(pdu, SubmitSm) and (pdu.validity_period or pdu.schedule_delivery_time):
+            aware_now = datetime.fromtimestamp(now, UTC)
             try:
                 until = parse_smpp_time(pdu.validity_period, aware_now)
             except (SmppTimeError, ValueError) as exc:

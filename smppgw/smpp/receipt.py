@@ -342,7 +342,9 @@ def format_receipt_text(
 def _format_date(dt: datetime, seconds: bool) -> str:
     if not 2000 <= dt.year <= 2099:
         raise ValueError(f"receipt date year {dt.year} cannot be written as YY")
-    return dt.strftime("%y%m%d%H%M%S" if seconds else "%y%m%d%H%M")
+    # f-string instead of strftime: ~3x cheaper, and this runs once per receipt sent
+    minutes = f"{dt.year - 2000:02d}{dt.month:02d}{dt.day:02d}{dt.hour:02d}{dt.minute:02d}"
+    return f"{minutes}{dt.second:02d}" if seconds else minutes
 
 
 # ---------------------------------------------------------------------------------------------------------------------
