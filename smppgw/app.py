@@ -97,12 +97,14 @@ class GatewayApp:
                 for connector in self.gateway.connectors.values():
                     group.create_task(connector.run(), name=f"connector-{connector.name}")
                 sweeper = group.create_task(self.gateway.run_sweeper(), name="sweeper")
+                callbacks = group.create_task(self.gateway.callbacks.run(), name="callbacks")
                 await self.server.start(host, port, reuse_port=self.config.smpp_server.reuse_port)
                 log.info("listening", smpp=f"{host}:{self.server.port}", connectors=len(self.gateway.connectors))
                 self.started.set()
                 await self._stop.wait()
                 await self._shutdown()
                 sweeper.cancel()
+                callbacks.cancel()
         finally:
             if metrics_server is not None:
                 metrics_server.shutdown()

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
+
+import msgspec
 
 from smppgw.config import AccountConfig, GatewayConfig
 from smppgw.core.message import Message, MessageIdGenerator, State, TrafficClass
@@ -46,6 +49,7 @@ from smppgw.smpp.text import Encoding, decode_short_message
 from smppgw.smpp.timefmt import SmppTimeError, format_absolute_time, parse_smpp_time
 from smppgw.store.base import ReceiptRecord, Recovery, SegmentRow, Store
 
+from .callbacks import CallbackOutbox
 from .connector import Connector, Segment
 from .errors import SubmitRefusedError
 from .upstream import UpstreamReceipts
@@ -110,6 +114,20 @@ class GatewayStats:
         self.store_failures = 0
 
 
+class TextSubmit(msgspec.Struct, frozen=True, kw_only=True):
+    """A text message as the HTTP API receives it (after JSON validation)."""
+
+    to: str
+    sender: str
+    text: str
+    traffic_class: str | None = None
+    priority: int = 0
+    validity: float | None = None  # seconds
+    send_at: float | None = None  # epoch seconds
+    client_ref: str | None = None
+    callback_url: str | None = None
+
+
 class Account:
     """An account at run time: its config, its rate limit and its bound sessions."""
 
@@ -135,6 +153,9 @@ class Gateway:
         self.connectors: dict[str, Connector] = {}
         self.live: dict[str, Message] = {}
         self.upstream = UpstreamReceipts(self)
+        self.callbacks = CallbackOutbox(store)
+        self.client_refs: OrderedDict[tuple[str, str], Message] = OrderedDict()
+        self.max_client_refs = 1_000_000  # recent idempotency keys kept in memory; older ones are found in the store
         self._ids = MessageIdGenerator()
         self._receipt_ids = 0
         self._scheduled: list[Message] = []
@@ -146,28 +167,86 @@ class Gateway:
 
     def accept_submit(self, account: Account, pdu: SubmitSm | DataSm, origin: str = "smpp") -> Message:
         """Validate and build the message for ``pdu``; raises ``SubmitRefusedError`` with the status to answer."""
-        try:
-            dest = normalise_msisdn(pdu.destination_addr)
-        except InvalidNumberError as exc:
-            raise SubmitRefusedError(CommandStatus.ESME_RINVDSTADR, "invalid_number", str(exc)) from None
         if not pdu.source_addr:
             raise SubmitRefusedError(CommandStatus.ESME_RINVSRCADR, "invalid_sender", "empty source_addr")
         traffic_class = TrafficClass(account.config.default_class)
+        dest, connector, operator = self._route(account, pdu.destination_addr, traffic_class)
+        message = self._build_message(
+            account, pdu=pdu, dest=dest, traffic_class=traffic_class, connector=connector, origin=origin
+        )
+        message.operator = operator
+        self._check_capacity(account, connector, message.segments)
+        return message
+
+    def accept_text(self, account: Account, request: TextSubmit) -> Message:
+        """Validate and build a message submitted as text (HTTP API); raises ``SubmitRefusedError``."""
+        now = time.time()
+        traffic_class = TrafficClass(request.traffic_class or account.config.default_class)
+        sender = request.sender.strip()
+        if not sender or len(sender) > 20 or (not sender.lstrip("+").isdigit() and len(sender) > 11):
+            raise SubmitRefusedError(
+                CommandStatus.ESME_RINVSRCADR, "invalid_sender", "sender: 1-11 characters, or a number of up to 20"
+            )
+        if not request.text:
+            raise SubmitRefusedError(CommandStatus.ESME_RINVMSGLEN, "empty_text", "text is empty")
+        dest, connector, operator = self._route(account, request.to, traffic_class)
+        validity = request.validity if request.validity is not None else DEFAULT_VALIDITY
+        if validity <= 0:
+            raise SubmitRefusedError(CommandStatus.ESME_RINVEXPIRY, "invalid_validity", "validity must be positive")
+        message = Message(
+            id=self._ids.next(int(now * 1000)),
+            account=account.config.system_id,
+            origin="http",
+            source_addr=sender,
+            source_ton=0,
+            source_npi=0,
+            dest=dest,
+            traffic_class=traffic_class,
+            priority=request.priority,
+            registered_delivery=request.callback_url is not None,
+            text=request.text,
+            connector=connector.name,
+            operator=operator,
+            created_at=now,
+            send_at=request.send_at if request.send_at is not None and request.send_at > now + 1.0 else None,
+            expires_at=(request.send_at or now) + validity,
+            client_ref=request.client_ref,
+            callback_url=request.callback_url,
+        )
+        _apply_source_rules(message, connector)
+        self._count_segments(message, account, connector)
+        message.smsc_ids = [None] * message.segments
+        message.part_states = [None] * message.segments
+        self._check_capacity(account, connector, message.segments)
+        return message
+
+    def _route(self, account: Account, raw_dest: str, traffic_class: TrafficClass) -> tuple[str, Connector, str]:
+        """(normalised number, connector, operator key) or ``SubmitRefusedError`` (ESME_RINVDSTADR)."""
         try:
+            dest = normalise_msisdn(raw_dest)
             route = self.router.route(dest, traffic_class.value, account.config.system_id)
-        except (NoRouteError, InvalidNumberError) as exc:
+        except InvalidNumberError as exc:
+            raise SubmitRefusedError(CommandStatus.ESME_RINVDSTADR, "invalid_number", str(exc)) from None
+        except NoRouteError as exc:
             raise SubmitRefusedError(CommandStatus.ESME_RINVDSTADR, "no_route", str(exc)) from None
         connector = self._choose_connector(route.connector, route.fallbacks)
         if connector is None:
             raise SubmitRefusedError(
                 CommandStatus.ESME_RINVDSTADR, "no_route", f"connector {route.connector} is not running"
             )
-        message = self._build_message(
-            account, pdu=pdu, dest=dest, traffic_class=traffic_class, connector=connector, origin=origin
-        )
-        message.operator = route.operator or ""
-        self._check_capacity(account, connector, message.segments)
-        return message
+        return dest, connector, route.operator or ""
+
+    def _count_segments(self, message: Message, account: Account, connector: Connector) -> None:
+        assert message.text is not None
+        try:
+            message.segments = segment_count(
+                message.text, mode=connector.concat_mode, default_alphabet=connector.default_alphabet
+            )
+        except ValueError as exc:
+            raise SubmitRefusedError(CommandStatus.ESME_RINVMSGLEN, "text_too_long", str(exc)) from None
+        if message.segments > account.config.max_parts:
+            detail = f"{message.segments} parts exceed the account's maximum of {account.config.max_parts}"
+            raise SubmitRefusedError(CommandStatus.ESME_RINVMSGLEN, "text_too_long", detail)
 
     def _choose_connector(self, primary: str, fallbacks: tuple[str, ...]) -> Connector | None:
         """The primary connector, or the first fallback with a bind up when the primary has none (all segments of
@@ -223,15 +302,7 @@ class Gateway:
             message.segments = 1
         else:
             message.text = decode_short_message(raw, pdu.data_coding, Encoding.GSM7)
-            try:
-                message.segments = segment_count(
-                    message.text, mode=connector.concat_mode, default_alphabet=connector.default_alphabet
-                )
-            except ValueError as exc:
-                raise SubmitRefusedError(CommandStatus.ESME_RINVMSGLEN, "text_too_long", str(exc)) from None
-            if message.segments > account.config.max_parts:
-                detail = f"{message.segments} parts exceed the account's maximum of {account.config.max_parts}"
-                raise SubmitRefusedError(CommandStatus.ESME_RINVMSGLEN, "text_too_long", detail)
+            self._count_segments(message, account, connector)
         message.smsc_ids = [None] * message.segments
         message.part_states = [None] * message.segments
         return message
@@ -277,6 +348,17 @@ class Gateway:
             then(ok)
 
         self.store.after_commit(committed)
+
+    def known_client_ref(self, account: str, client_ref: str) -> Message | None:
+        """A message of ``account`` accepted in this process with this idempotency key (committed or not)."""
+        return self.client_refs.get((account, client_ref))
+
+    def remember_client_ref(self, message: Message) -> None:
+        if message.client_ref is None:
+            return
+        self.client_refs[(message.account, message.client_ref)] = message
+        if len(self.client_refs) > self.max_client_refs:
+            self.client_refs.popitem(last=False)
 
     def reject(self, code: str) -> None:
         self.stats.rejected[code] = self.stats.rejected.get(code, 0) + 1
@@ -406,6 +488,8 @@ class Gateway:
                     connector.correlator.forget(smsc_id, (message, part))
         if due:
             self.upstream.deliver(message)
+        if message.origin == "http" and message.callback_url:
+            self.callbacks.enqueue(message)
 
     # ------------------------------------------------------------------ upstream requests
 
@@ -518,6 +602,8 @@ class Gateway:
         for message in recovery.receipts_due:
             counts["receipts_due"] += 1
             self.upstream.deliver(message)
+        self.callbacks.restore(recovery.callbacks)
+        counts["callbacks_pending"] = len(recovery.callbacks)
         return counts
 
 

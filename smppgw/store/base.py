@@ -43,8 +43,20 @@ class Recovery(msgspec.Struct, kw_only=True):
     open_messages: list[Message]  # not final; their parts' SMSC ids filled from the segments table
     unmatched_receipts: list[ReceiptRecord]  # received, not yet matched (to park again)
     receipts_due: list[Message]  # final, receipt owed upstream and not acknowledged yet
+    callbacks: list[PendingCallback]  # HTTP callbacks not delivered yet
     max_message_id: str | None
     max_receipt_id: int
+
+
+class PendingCallback(msgspec.Struct, kw_only=True):
+    """An HTTP callback not yet delivered (the outbox row)."""
+
+    message_id: str
+    url: str
+    payload: bytes
+    attempts: int
+    next_at: float
+    created_at: float
 
 
 class MessageView(msgspec.Struct, kw_only=True):
@@ -98,8 +110,18 @@ class Store(Protocol):
     def receipt_abandoned(self, message_id: str) -> None:
         """The receipt owed upstream is given up (too old): no longer due, not marked sent."""
 
+    def add_callback(self, callback: PendingCallback) -> None: ...
+
+    def callback_retry(self, message_id: str, attempts: int, next_at: float) -> None: ...
+
+    def callback_done(self, message_id: str, http_status: int, at: float) -> None:
+        """Delivered (2xx) or given up (``http_status`` 0 or the last status): the outbox row goes."""
+
     def after_commit(self, callback: CommitCallback) -> None: ...
 
     async def recover(self) -> Recovery: ...
 
     async def find_message(self, message_id: str) -> MessageView | None: ...
+
+    async def find_by_client_ref(self, account: str, client_ref: str) -> str | None:
+        """The id of the account's message with this idempotency key, if any."""

@@ -9,7 +9,7 @@ import msgspec
 
 from smppgw.core.message import Message, State
 
-from .base import CommitCallback, MessageView, ReceiptRecord, Recovery, SegmentRow, StoreStats
+from .base import CommitCallback, MessageView, PendingCallback, ReceiptRecord, Recovery, SegmentRow, StoreStats
 
 
 class MemoryStore:
@@ -19,6 +19,8 @@ class MemoryStore:
         self.receipt_due: dict[str, bool] = {}
         self.segments: dict[tuple[str, int], SegmentRow] = {}
         self.receipts: dict[int, ReceiptRecord] = {}
+        self.callbacks: dict[str, PendingCallback] = {}
+        self.callback_outcomes: list[tuple[str, int, float]] = []
         self._pending: list[tuple[str, tuple[object, ...]]] = []
         self._callbacks: list[CommitCallback] = []
         self._scheduled = False
@@ -70,6 +72,15 @@ class MemoryStore:
     def receipt_abandoned(self, message_id: str) -> None:
         self._queue("delivered", message_id, 0.0)
 
+    def add_callback(self, callback: PendingCallback) -> None:
+        self._queue("callback", callback)
+
+    def callback_retry(self, message_id: str, attempts: int, next_at: float) -> None:
+        self._queue("callback_retry", message_id, attempts, next_at)
+
+    def callback_done(self, message_id: str, http_status: int, at: float) -> None:
+        self._queue("callback_done", message_id, http_status, at)
+
     def after_commit(self, callback: CommitCallback) -> None:
         self._callbacks.append(callback)
         self._schedule()
@@ -117,6 +128,19 @@ class MemoryStore:
             self.receipts[record.id] = msgspec.structs.replace(record, message_id=str(message_id), part=int(str(part)))
         elif op == "delivered":
             self.receipt_due[str(args[0])] = False
+        elif op == "callback":
+            pending = args[0]
+            assert isinstance(pending, PendingCallback)
+            self.callbacks[pending.message_id] = pending
+        elif op == "callback_retry":
+            message_id, attempts, next_at = args
+            stored_callback = self.callbacks.get(str(message_id))
+            if stored_callback is not None:
+                stored_callback.attempts, stored_callback.next_at = int(str(attempts)), float(str(next_at))
+        elif op == "callback_done":
+            message_id, http_status, at = args
+            self.callbacks.pop(str(message_id), None)
+            self.callback_outcomes.append((str(message_id), int(str(http_status)), float(str(at))))
 
     async def recover(self) -> Recovery:
         open_messages = []
@@ -137,9 +161,16 @@ class MemoryStore:
             open_messages=open_messages,
             unmatched_receipts=[r for r in self.receipts.values() if r.message_id is None],
             receipts_due=[copy.deepcopy(self.messages[i]) for i, due in self.receipt_due.items() if due],
+            callbacks=[copy.deepcopy(c) for c in sorted(self.callbacks.values(), key=lambda c: c.next_at)],
             max_message_id=max(self.messages, default=None),
             max_receipt_id=max(self.receipts, default=0),
         )
+
+    async def find_by_client_ref(self, account: str, client_ref: str) -> str | None:
+        for message in self.messages.values():
+            if message.account == account and message.client_ref == client_ref:
+                return message.id
+        return None
 
     async def find_message(self, message_id: str) -> MessageView | None:
         message = self.messages.get(message_id)

@@ -78,6 +78,18 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE receipt_deliveries (message_id TEXT NOT NULL, delivered_at REAL NOT NULL);
     INSERT INTO receipt_deliveries SELECT id, receipt_sent_at FROM messages WHERE receipt_sent_at IS NOT NULL;
     """,
+    # 3: the HTTP callback outbox (one row per message with a callback pending) and the log of callback outcomes.
+    """
+    CREATE TABLE callbacks (
+        message_id TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at REAL NOT NULL,
+        created_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE callback_outcomes (message_id TEXT NOT NULL, http_status INTEGER NOT NULL, at REAL NOT NULL);
+    """,
 )
 
 

@@ -22,7 +22,7 @@ import msgspec
 
 from smppgw.core.message import Message, State, TrafficClass
 
-from .base import CommitCallback, MessageView, ReceiptRecord, Recovery, SegmentRow, StoreStats
+from .base import CommitCallback, MessageView, PendingCallback, ReceiptRecord, Recovery, SegmentRow, StoreStats
 from .schema import migrate
 
 _MESSAGE_COLUMNS = (
@@ -49,6 +49,12 @@ _INSERT_DELIVERY = "INSERT INTO receipt_deliveries (message_id, delivered_at) VA
 _UPDATE_OPEN = "UPDATE open_messages SET state=? WHERE id=?"
 _UPDATE_FINAL = "UPDATE messages SET state=?, status=?, updated_at=?, done_at=? WHERE id=?"
 _LINK_RECEIPT = "UPDATE receipts SET message_id=?, part=? WHERE id=?"
+_INSERT_CALLBACK = (
+    "INSERT OR REPLACE INTO callbacks (message_id, url, payload, attempts, next_at, created_at) VALUES (?,?,?,?,?,?)"
+)
+_RETRY_CALLBACK = "UPDATE callbacks SET attempts=?, next_at=? WHERE message_id=?"
+_CALLBACK_OUTCOME = "INSERT INTO callback_outcomes (message_id, http_status, at) VALUES (?,?,?)"
+_DELETE_CALLBACK = "DELETE FROM callbacks WHERE message_id=?"
 _DELETE_OPEN = "DELETE FROM open_messages WHERE id=?"
 _DELETE_DUE = "DELETE FROM receipts_due WHERE id=?"
 _ORDER = (
@@ -58,11 +64,15 @@ _ORDER = (
     _INSERT_RECEIPT,
     _INSERT_DUE,
     _INSERT_DELIVERY,
+    _INSERT_CALLBACK,
+    _CALLBACK_OUTCOME,
     _UPDATE_OPEN,
     _UPDATE_FINAL,
     _LINK_RECEIPT,
+    _RETRY_CALLBACK,
     _DELETE_OPEN,
     _DELETE_DUE,
+    _DELETE_CALLBACK,
 )
 
 _TLVS = msgspec.msgpack.Encoder()
@@ -257,6 +267,17 @@ class SqliteStore:
     def receipt_abandoned(self, message_id: str) -> None:
         self._queue(_DELETE_DUE, (message_id,))
 
+    def add_callback(self, callback: PendingCallback) -> None:
+        c = callback
+        self._queue(_INSERT_CALLBACK, (c.message_id, c.url, c.payload, c.attempts, c.next_at, c.created_at))
+
+    def callback_retry(self, message_id: str, attempts: int, next_at: float) -> None:
+        self._queue(_RETRY_CALLBACK, (attempts, next_at, message_id))
+
+    def callback_done(self, message_id: str, http_status: int, at: float) -> None:
+        self._queue(_CALLBACK_OUTCOME, (message_id, http_status, at))
+        self._queue(_DELETE_CALLBACK, (message_id,))
+
     def after_commit(self, callback: CommitCallback) -> None:
         if self._failed is not None:
             asyncio.get_running_loop().call_soon(callback, False)
@@ -356,15 +377,26 @@ class SqliteStore:
                 f"SELECT {_QUALIFIED_COLUMNS} FROM receipts_due d JOIN messages m ON m.id = d.id ORDER BY d.id"
             )
         ]
+        callbacks = [
+            PendingCallback(message_id=r[0], url=r[1], payload=r[2], attempts=r[3], next_at=r[4], created_at=r[5])
+            for r in await self._fetchall(
+                "SELECT message_id, url, payload, attempts, next_at, created_at FROM callbacks ORDER BY next_at"
+            )
+        ]
         (max_id,) = (await self._fetchall("SELECT max(id) FROM messages"))[0]
         (max_receipt,) = (await self._fetchall("SELECT coalesce(max(id), 0) FROM receipts"))[0]
         return Recovery(
             open_messages=messages,
             unmatched_receipts=unmatched,
             receipts_due=due,
+            callbacks=callbacks,
             max_message_id=max_id,
             max_receipt_id=int(max_receipt),
         )
+
+    async def find_by_client_ref(self, account: str, client_ref: str) -> str | None:
+        rows = await self._fetchall("SELECT id FROM messages WHERE account=? AND client_ref=?", (account, client_ref))
+        return str(rows[0][0]) if rows else None
 
     async def find_message(self, message_id: str) -> MessageView | None:
         rows = await self._fetchall(
