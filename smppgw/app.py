@@ -13,14 +13,14 @@ import signal
 import time
 from typing import Any
 
-from prometheus_client import start_http_server
-
 from smppgw.config import ConnectorConfig, GatewayConfig, parse_listen
 from smppgw.core.numbering import NumberingPlan, OperatorResolver, PortedNumbers
 from smppgw.core.routing import RoutingRule, RoutingTable
+from smppgw.http.api import Api
+from smppgw.http.server import HttpServer
 from smppgw.net.server import SmppServer
 from smppgw.obs.logging import get_logger
-from smppgw.obs.metrics import REGISTRY, SCRAPE_TIME, CounterSource
+from smppgw.obs.metrics import SCRAPE_TIME, CounterSource
 from smppgw.service.connector import Connector
 from smppgw.service.gateway import Gateway
 from smppgw.service.upstream import UpstreamHandler
@@ -77,7 +77,7 @@ class GatewayApp:
         )
         self.simulators: list[Simulator] = []
         self.started = asyncio.Event()
-        self.metrics_port = 0
+        self.http_port = 0
         self._stop = asyncio.Event()
 
     def request_stop(self) -> None:
@@ -91,7 +91,7 @@ class GatewayApp:
             await self._add_connector(connector_config)
         host, port = parse_listen(self.config.smpp_server.listen)
         self._register_metrics()
-        metrics_server = self._start_metrics()
+        http_server: HttpServer | None = None
         try:
             async with asyncio.TaskGroup() as group:
                 for connector in self.gateway.connectors.values():
@@ -99,15 +99,16 @@ class GatewayApp:
                 sweeper = group.create_task(self.gateway.run_sweeper(), name="sweeper")
                 callbacks = group.create_task(self.gateway.callbacks.run(), name="callbacks")
                 await self.server.start(host, port, reuse_port=self.config.smpp_server.reuse_port)
+                http_server = await self._start_http()
                 log.info("listening", smpp=f"{host}:{self.server.port}", connectors=len(self.gateway.connectors))
                 self.started.set()
                 await self._stop.wait()
+                if http_server is not None:
+                    await http_server.close(timeout=5.0)
                 await self._shutdown()
                 sweeper.cancel()
                 callbacks.cancel()
         finally:
-            if metrics_server is not None:
-                metrics_server.shutdown()
             await self.store.close()
             for simulator in self.simulators:
                 await simulator.close()
@@ -136,13 +137,14 @@ class GatewayApp:
             await connector.stop()
         log.info("stopped", seconds=round(time.monotonic() - started, 3))
 
-    def _start_metrics(self) -> Any:
-        """Prometheus exposition on ``[http] listen`` (a small server thread; it only reads counters)."""
+    async def _start_http(self) -> HttpServer | None:
+        """The HTTP API (and /metrics) on ``[http] listen``."""
         if not self.config.http.enabled:
             return None
         host, port = parse_listen(self.config.http.listen)
-        server, _thread = start_http_server(port, addr=host, registry=REGISTRY)
-        self.metrics_port = int(server.server_address[1])
+        server = HttpServer(Api(self.gateway).router)
+        await server.start(host, port, reuse_port=self.config.smpp_server.reuse_port)
+        self.http_port = server.port
         return server
 
     @property

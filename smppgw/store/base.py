@@ -125,3 +125,6 @@ class Store(Protocol):
 
     async def find_by_client_ref(self, account: str, client_ref: str) -> str | None:
         """The id of the account's message with this idempotency key, if any."""
+
+    async def find_by_client_refs(self, account: str, client_refs: list[str]) -> dict[str, str]:
+        """client_ref → message id for those of ``client_refs`` the account already used."""

@@ -167,10 +167,11 @@ class MemoryStore:
         )
 
     async def find_by_client_ref(self, account: str, client_ref: str) -> str | None:
-        for message in self.messages.values():
-            if message.account == account and message.client_ref == client_ref:
-                return message.id
-        return None
+        return (await self.find_by_client_refs(account, [client_ref])).get(client_ref)
+
+    async def find_by_client_refs(self, account: str, client_refs: list[str]) -> dict[str, str]:
+        wanted = set(client_refs)
+        return {m.client_ref: m.id for m in self.messages.values() if m.account == account and m.client_ref in wanted}
 
     async def find_message(self, message_id: str) -> MessageView | None:
         message = self.messages.get(message_id)

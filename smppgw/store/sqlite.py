@@ -395,18 +395,29 @@ class SqliteStore:
         )
 
     async def find_by_client_ref(self, account: str, client_ref: str) -> str | None:
-        rows = await self._fetchall("SELECT id FROM messages WHERE account=? AND client_ref=?", (account, client_ref))
-        return str(rows[0][0]) if rows else None
+        return (await self.find_by_client_refs(account, [client_ref])).get(client_ref)
+
+    async def find_by_client_refs(self, account: str, client_refs: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for start in range(0, len(client_refs), 500):  # SQLite's default limit on host parameters is 999
+            chunk = client_refs[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for ref, message_id in await self._fetchall(
+                f"SELECT client_ref, id FROM messages WHERE account=? AND client_ref IN ({marks})", (account, *chunk)
+            ):
+                found[str(ref)] = str(message_id)
+        return found
 
     async def find_message(self, message_id: str) -> MessageView | None:
         rows = await self._fetchall(
-            f"SELECT {_QUALIFIED_COLUMNS.replace('m.state', 'coalesce(o.state, m.state)')} "
+            f"SELECT {_QUALIFIED_COLUMNS.replace('m.state', 'coalesce(o.state, m.state)')}, m.done_at "
             "FROM messages m LEFT JOIN open_messages o ON o.id = m.id WHERE m.id=?",
             (message_id,),
         )
         if not rows:
             return None
-        message = _message_from_row(rows[0])
+        message = _message_from_row(rows[0][:-1])
+        message.done_at = rows[0][-1]
         segments = [
             SegmentRow(message_id=r[0], part=r[1], connector=r[2], smsc_id=r[3], submitted_at=r[4])
             for r in await self._fetchall(
