@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "route": ("smppgw.commands", "configure_route", "route", "show how a number would be routed"),
     "sim": ("smppgw.sim.cli", "configure", "main", "run the built-in SMSC simulator"),
     "loadtest": ("smppgw.loadtest.cli", "configure", "main", "load-test an SMPP server and correlate receipts"),
+    "bench": ("smppgw.bench.cli", "configure", "main", "benchmark the gateway end to end beside a direct baseline"),
 }
 """command name → (module, its configure(parser) function, its main(args) -> int function, one-line help)."""
 
