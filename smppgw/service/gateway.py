@@ -466,11 +466,12 @@ class Gateway:
         if state is None or not state.is_final:
             return  # intermediate (ENROUTE/ACCEPTD) or an unknown vendor word: evidence only
         message.part_states[part] = _STATE_OF_RECEIPT.get(state, State.UNKNOWN).value
+        if not message.state.is_final and all(s is not None for s in message.part_states):
+            self._finish(message, _aggregate(message.part_states), 0)  # forgets every part's id
+            return
         smsc_id = message.smsc_ids[part]
         if smsc_id is not None:
             connector.correlator.forget(smsc_id, segment)
-        if not message.state.is_final and all(s is not None for s in message.part_states):
-            self._finish(message, _aggregate(message.part_states), 0)
 
     def _finish(self, message: Message, state: State, status: int) -> None:
         now = time.time()
