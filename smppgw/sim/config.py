@@ -423,13 +423,13 @@ def _dec_hook(type_: type, value: Any) -> Any:
         return Delay.parse(value)
     if type_ is StatMix:
         return StatMix.parse(value)
-    raise NotImplementedError(f"cannot decode {type_!r}")
+    raise TypeError(f"cannot decode {type_!r}")  # msgspec reports it as a ValidationError with the path
 
 
 def _enc_hook(value: Any) -> Any:
     if isinstance(value, Delay | StatMix):
         return value.spec()
-    raise NotImplementedError(f"cannot encode {type(value)!r}")
+    raise TypeError(f"cannot encode {type(value)!r}")
 
 
 def config_from_dict(data: Mapping[str, Any]) -> SimConfig:

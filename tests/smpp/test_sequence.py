@@ -148,5 +148,5 @@ def test_returns_first_free_value_cyclically(start: int, busy: set[int]) -> None
     while expected in busy:
         expected = 1 if expected == MAX_SEQUENCE else expected + 1
     assert got == expected
-    assert 1 <= got <= MAX_SEQUENCE
+    assert MAX_SEQUENCE >= got >= 1
     assert got not in busy

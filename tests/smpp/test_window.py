@@ -112,7 +112,7 @@ def test_complete_returns_entry_with_response_time() -> None:
     assert entry is not None
     assert entry.request == "a"
     assert entry.response_time == pytest.approx(0.25)
-    assert 1 not in window
+    assert (1 in window) is False
     assert window.in_flight == 0
 
 
