@@ -700,14 +700,20 @@ _DECODERS: dict[int, _Decoder] = {cid: pair[1] for cid, pair in _BODY_CODECS.ite
 # ---------------------------------------------------------------------------------------------------- public API
 
 
-def encode(pdu: Pdu) -> bytes:
-    """The wire bytes of ``pdu`` (header included). Raises ``LocalProtocolError`` if a field breaks the spec."""
+def encode(pdu: Pdu, sequence: int | None = None) -> bytes:
+    """The wire bytes of ``pdu`` (header included), with ``sequence`` instead of ``pdu.sequence`` when given (the
+    session numbers requests without copying them). Raises ``LocalProtocolError`` if a field breaks the spec."""
     command_id = pdu.command_id
     try:
         body = _ENCODERS[command_id](pdu)
         if pdu.tlvs:
             body += _tlv_bytes(pdu.tlvs)
-        return _pack_header(HEADER_SIZE + len(body), command_id, pdu.status, pdu.sequence) + body
+        return (
+            _pack_header(
+                HEADER_SIZE + len(body), command_id, pdu.status, pdu.sequence if sequence is None else sequence
+            )
+            + body
+        )
     except (ValueError, OverflowError, TypeError, struct.error) as exc:  # out-of-range integer, non-Latin-1 text
         raise LocalProtocolError(f"{command_id.name}: a field cannot be encoded: {exc}") from exc
 

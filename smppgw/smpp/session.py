@@ -280,7 +280,7 @@ class Session:
                 CommandStatus.ESME_RINVBNDSTS,
             )
         sequence = self._sequences.next(self._in_flight)
-        data = encode(msgspec.structs.replace(pdu, sequence=sequence))
+        data = encode(pdu, sequence)
         if command_id not in _NO_RESPONSE:
             self._window.offer(sequence, (command_id, context), now, timeout or self.config.response_timeout)
         self._outbound.append(data)
@@ -326,7 +326,7 @@ class Session:
     def _send_control(self, pdu: Pdu, now: float) -> None:
         sequence = self._sequences.next(self._in_flight)
         self._control.offer(sequence, _Control(pdu.command_id), now, self.config.response_timeout)
-        self._outbound.append(encode(msgspec.structs.replace(pdu, sequence=sequence)))
+        self._outbound.append(encode(pdu, sequence))
 
     def _take_pending_bind(self) -> _Bind:
         request = self._pending_bind
