@@ -142,7 +142,7 @@ class GatewayApp:
         if not self.config.http.enabled:
             return None
         host, port = parse_listen(self.config.http.listen)
-        server = HttpServer(Api(self.gateway).router)
+        server = HttpServer(Api(self.gateway).router, max_body=16 << 20)  # a 1,000-message batch of long texts
         await server.start(host, port, reuse_port=self.config.smpp_server.reuse_port)
         self.http_port = server.port
         return server
