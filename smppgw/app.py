@@ -85,10 +85,10 @@ class GatewayApp:
 
     async def run(self) -> None:
         await self.store.open()
+        for connector_config in self.config.connectors:  # before recovery: recovered messages need their connector
+            await self._add_connector(connector_config)
         counts = self.gateway.recover(await self.store.recover())
         log.info("recovered", **counts)
-        for connector_config in self.config.connectors:
-            await self._add_connector(connector_config)
         host, port = parse_listen(self.config.smpp_server.listen)
         self._register_metrics()
         http_server: HttpServer | None = None

@@ -94,6 +94,7 @@ class Message(msgspec.Struct, kw_only=True):
     done_at: float | None = None
     wire_parts: tuple[Part, ...] = ()  # the parts as built for the connector (not persisted: rebuilt after a restart)
     retries: int = 0  # transient errors so far (not throttling)
+    queue_order: int = 0  # position in its connector's queue (retried parts keep it, so order survives throttling)
 
 
 class MessageIdGenerator:

@@ -56,5 +56,6 @@ def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
 
 
 def get_logger(name: str) -> Any:
-    """A bound structlog logger carrying ``logger=name``."""
-    return structlog.get_logger().bind(logger=name)
+    """A lazy structlog logger carrying ``component=name``; module-level loggers created before
+    ``configure_logging`` still follow the configuration (the proxy binds on first use)."""
+    return structlog.get_logger(component=name)

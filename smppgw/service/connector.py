@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import heapq
 import random
 import time
 from collections.abc import Callable
@@ -106,6 +107,10 @@ class Connector(ConnectionHandler):
         self.default_alphabet = ALPHABETS[config.default_alphabet]
         self.correlator: Correlator[Segment, object] = Correlator()
         self.lanes: list[collections.deque[Segment]] = [collections.deque() for _ in range(LANES)]
+        # parts sent back by the operator (throttled, retried), in their original order: they go before the lanes
+        self._retry: list[tuple[int, int, int, Message]] = []
+        self._retries_pushed = 0  # tie-breaker: the heap never compares Message objects
+        self._enqueued = 0
         self.queued = 0
         now = time.monotonic()
         self.bucket = TokenBucket(config.rate, default_burst(config.rate, config.burst), now)
@@ -146,6 +151,8 @@ class Connector(ConnectionHandler):
     def enqueue(self, message: Message, *, front: bool = False) -> None:
         """Queue every part of ``message`` in its traffic class's lane."""
         lane = self.lanes[min(LANE_OF_CLASS[message.traffic_class], LANES - 1)]
+        self._enqueued += 1
+        message.queue_order = -self._enqueued if front else self._enqueued
         if front:
             lane.appendleft((message, -1))
         else:
@@ -154,7 +161,9 @@ class Connector(ConnectionHandler):
         self._wakeup.set()
 
     def _requeue_part(self, message: Message, part: int) -> None:
-        self.lanes[min(LANE_OF_CLASS[message.traffic_class], LANES - 1)].appendleft((message, part))
+        """Send ``part`` again before anything else, keeping the order in which parts were first queued."""
+        self._retries_pushed += 1
+        heapq.heappush(self._retry, (message.queue_order, part, self._retries_pushed, message))
         self.queued += 1
         self._wakeup.set()
 
@@ -226,16 +235,22 @@ class Connector(ConnectionHandler):
         return None
 
     def _peek(self) -> Segment | None:
+        if self._retry:
+            _, part, _, message = self._retry[0]
+            return message, part
         for lane in self.lanes:
             if lane:
                 return lane[0]
         return None
 
     def _pop(self) -> None:
+        self.queued -= 1
+        if self._retry:
+            heapq.heappop(self._retry)
+            return
         for lane in self.lanes:
             if lane:
                 lane.popleft()
-                self.queued -= 1
                 return
 
     def _build_parts(self, message: Message) -> list[Part]:
@@ -339,11 +354,15 @@ class Connector(ConnectionHandler):
         self.events.message_failed(message, status, State.FAILED)
 
     def _pause(self) -> None:
+        """Back off the whole connector. Responses to a burst sent before the pause arrive together: only the first
+        escalates the delay; later ones inside the same pause just wait with it."""
+        now = time.monotonic()
+        self.bucket.drain(now)
+        if now < self._paused_until:
+            return
         self._backoff_attempt += 1
         self.stats.backoffs += 1
-        now = time.monotonic()
-        self._paused_until = max(self._paused_until, now + self._backoff.delay(self._backoff_attempt, self._rng))
-        self.bucket.drain(now)
+        self._paused_until = now + self._backoff.delay(self._backoff_attempt, self._rng)
 
     # ------------------------------------------------------------------ receipts and MO from the operator
 

@@ -330,8 +330,10 @@ class Gateway:
     def _check_capacity(self, account: Account, connector: Connector, segments: int) -> None:
         if self.store.pending > self.max_pending_rows or connector.is_full or not self.store.healthy:
             raise SubmitRefusedError(CommandStatus.ESME_RMSGQFUL, "overloaded", "queues are full, retry later")
-        if not account.bucket.try_take(segments, time.monotonic()):
+        now = time.monotonic()
+        if account.bucket.wait_time(segments, now) > 0:  # longer than the burst: passes when the bucket is full
             raise SubmitRefusedError(CommandStatus.ESME_RTHROTTLED, "rate_limited", "account rate exceeded")
+        account.bucket.take(segments, now)
 
     def persist(self, message: Message, then: Callable[[bool], None]) -> None:
         """Store the new message; once durable, acknowledge (``then(True)``) and queue it."""
@@ -487,7 +489,12 @@ class Gateway:
             for part, smsc_id in enumerate(message.smsc_ids):
                 if smsc_id is not None:
                     connector.correlator.forget(smsc_id, (message, part))
-        if due:
+        if due or (message.origin == "http" and message.callback_url):
+            self.store.after_commit(lambda ok: self._notify(message, due) if ok else None)
+
+    def _notify(self, message: Message, receipt_due: bool) -> None:
+        """Tell the client about a final state once it is durable (never a receipt for an unrecorded state)."""
+        if receipt_due:
             self.upstream.deliver(message)
         if message.origin == "http" and message.callback_url:
             self.callbacks.enqueue(message)

@@ -316,8 +316,8 @@ class SqliteStore:
             self.stats.last_batch_rows = rows
             self.stats.commit_seconds += time.perf_counter() - started
             _run_callbacks(callbacks, ok=True)
-            if self._pending or self._callbacks:
-                self._wakeup.set()
+            if self._pending or self._callbacks or self._closing:
+                self._wakeup.set()  # more to write, or closing: the next turn returns once nothing is left
 
     def _write_batch(self, queues: dict[str, list[tuple[Any, ...]]]) -> None:
         db = self._writer_db
