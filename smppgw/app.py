@@ -109,6 +109,9 @@ class GatewayApp:
                 sweeper.cancel()
                 callbacks.cancel()
         finally:
+            if http_server is not None:
+                await http_server.close(timeout=1.0)
+            await self.server.close(unbind_timeout=1.0)
             await self.store.close()
             for simulator in self.simulators:
                 await simulator.close()

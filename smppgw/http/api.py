@@ -24,6 +24,7 @@ from smppgw.service.errors import SubmitRefusedError
 from smppgw.service.gateway import Account, Gateway, TextSubmit
 from smppgw.smpp.text import Encoding, choose_encoding
 
+from .client import CallbackError, split_url
 from .router import Router
 from .types import Request, Response, error_response
 
@@ -48,6 +49,12 @@ class MessageIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename
 
 class BatchIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     messages: Annotated[list[MessageIn], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
+
+
+class _RawBatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The batch envelope; each message is validated on its own so one bad item rejects only itself."""
+
+    messages: Annotated[list[msgspec.Raw], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
 
 
 class Accepted(msgspec.Struct, kw_only=True):
@@ -105,7 +112,9 @@ class MessageOut(msgspec.Struct, kw_only=True):
 
 
 _DECODE_ONE = msgspec.json.Decoder(MessageIn)
-_DECODE_BATCH = msgspec.json.Decoder(BatchIn)
+_DECODE_BATCH = msgspec.json.Decoder(_RawBatch)
+MAX_SCHEDULE_AHEAD = 366 * 86_400.0
+"""send_at may be at most a year ahead: further is a client error, and would overflow dates downstream."""
 
 _HTTP_STATUS = {
     "invalid_number": 422,
@@ -115,6 +124,7 @@ _HTTP_STATUS = {
     "text_too_long": 422,
     "invalid_validity": 422,
     "invalid_schedule": 422,
+    "invalid_callback_url": 422,
     "rate_limited": 429,
     "overloaded": 503,
 }
@@ -181,7 +191,7 @@ class Api:
             message = self.gateway.accept_text(account, _text_submit(body))
         except SubmitRefusedError as exc:
             self.gateway.reject(exc.code)
-            return self._refused(exc, account)
+            return self._refused(exc)
         self.gateway.remember_client_ref(message)
         outcome: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self.gateway.persist(message, outcome.set_result)
@@ -196,12 +206,21 @@ class Api:
             return error_response(422, "invalid_request", str(exc))
         except msgspec.DecodeError as exc:
             return error_response(400, "invalid_json", str(exc))
-        refs = [m.client_ref for m in batch.messages if m.client_ref is not None]
-        stored = await self.gateway.store.find_by_client_refs(account.config.system_id, refs) if refs else {}
+        items: list[MessageIn | ErrorBody] = []
+        for raw in batch.messages:
+            try:
+                items.append(_DECODE_ONE.decode(raw))
+            except msgspec.ValidationError as exc:
+                items.append(ErrorBody(code="invalid_request", message=str(exc)))
+        refs = [m.client_ref for m in items if isinstance(m, MessageIn) and m.client_ref is not None]
+        stored = await self._stored_duplicates(account, refs)
         results: list[BatchItem] = []
         outcomes: list[tuple[BatchItem, Message, list[bool]]] = []
-        for index, item in enumerate(batch.messages):
-            results.append(self._batch_item(index, item, account, stored, outcomes))
+        for index, item in enumerate(items):
+            if isinstance(item, ErrorBody):
+                results.append(BatchItem(index=index, error=item))
+            else:
+                results.append(self._batch_item(index, item, account, stored, outcomes))
         if outcomes:
             done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
             self.gateway.store.after_commit(done.set_result)  # fires after every message queued above
@@ -219,7 +238,7 @@ class Api:
         index: int,
         item: MessageIn,
         account: Account,
-        stored: dict[str, str],
+        stored: dict[str, Accepted],
         outcomes: list[tuple[BatchItem, Message, list[bool]]],
     ) -> BatchItem:
         entry = BatchItem(index=index)
@@ -229,10 +248,7 @@ class Api:
                 entry.accepted = _accepted(known, self.gateway, duplicate=True)
                 return entry
             if item.client_ref in stored:
-                entry.accepted = Accepted(
-                    id=stored[item.client_ref], state="accepted", segments=0, encoding="", duplicate=True,
-                    client_ref=item.client_ref,
-                )  # fmt: skip
+                entry.accepted = stored[item.client_ref]
                 return entry
         try:
             message = self.gateway.accept_text(account, _text_submit(item))
@@ -245,6 +261,18 @@ class Api:
         self.gateway.persist(message, result.append)
         outcomes.append((entry, message, result))
         return entry
+
+    async def _stored_duplicates(self, account: Account, refs: list[str]) -> dict[str, Accepted]:
+        """client_ref → the answer for messages stored before (e.g. before a restart) under these keys."""
+        if not refs:
+            return {}
+        found = await self.gateway.store.find_by_client_refs(account.config.system_id, refs)
+        answers: dict[str, Accepted] = {}
+        for ref, message_id in found.items():
+            view = await self.gateway.store.find_message(message_id)
+            if view is not None:
+                answers[ref] = _accepted(view.message, self.gateway, duplicate=True)
+        return answers
 
     async def _existing(self, account: Account, client_ref: str) -> Accepted | None:
         """The message already accepted under this idempotency key (waiting for its commit if need be)."""
@@ -265,14 +293,11 @@ class Api:
             await done
         return _accepted(known, self.gateway, duplicate=True)
 
-    def _refused(self, exc: SubmitRefusedError, account: Account) -> Response:
+    def _refused(self, exc: SubmitRefusedError) -> Response:
         status = _HTTP_STATUS.get(exc.code, 422)
         headers: list[tuple[str, str]] = []
-        if status == 429:
-            wait = account.bucket.wait_time(1, time.monotonic())
-            headers.append(("Retry-After", str(max(1, math.ceil(wait)))))
-        elif status == 503:
-            headers.append(("Retry-After", "1"))
+        if exc.retry_after is not None or status in (429, 503):
+            headers.append(("Retry-After", str(max(1, math.ceil(exc.retry_after or 1.0)))))
         return error_response(status, exc.code, str(exc), headers)
 
     # ------------------------------------------------------------------ status
@@ -343,6 +368,24 @@ def _sha256(token: str) -> str:
 
 
 def _text_submit(body: MessageIn) -> TextSubmit:
+    """The service's view of a validated body; send_at and callback_url checks the schema cannot express."""
+    send_at: float | None = None
+    if body.send_at is not None:
+        if body.send_at.tzinfo is None:
+            raise SubmitRefusedError(
+                0x61, "invalid_schedule", "send_at needs a time zone (e.g. 2026-11-22T09:00:00+03:00)"
+            )
+        try:
+            send_at = body.send_at.timestamp()
+        except (OverflowError, ValueError, OSError) as exc:
+            raise SubmitRefusedError(0x61, "invalid_schedule", f"send_at: {exc}") from None
+        if send_at > time.time() + MAX_SCHEDULE_AHEAD:
+            raise SubmitRefusedError(0x61, "invalid_schedule", "send_at may be at most a year ahead")
+    if body.callback_url is not None:
+        try:
+            split_url(body.callback_url)
+        except CallbackError as exc:
+            raise SubmitRefusedError(0x45, "invalid_callback_url", str(exc)) from None
     return TextSubmit(
         to=body.to,
         sender=body.sender,
@@ -350,7 +393,7 @@ def _text_submit(body: MessageIn) -> TextSubmit:
         traffic_class=body.klass,
         priority=body.priority,
         validity=float(body.validity) if body.validity is not None else None,
-        send_at=body.send_at.timestamp() if body.send_at is not None else None,
+        send_at=send_at,
         client_ref=body.client_ref,
         callback_url=body.callback_url,
     )

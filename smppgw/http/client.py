@@ -19,8 +19,12 @@ class CallbackError(Exception):
 
 def split_url(url: str) -> tuple[str, int, bool, str, str]:
     """(host, port, tls, request target, Host header) of an http(s) URL; ``CallbackError`` if unusable."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError as exc:  # e.g. an unbalanced IPv6 bracket
+        raise CallbackError(f"unparsable URL {url[:100]!r}: {exc}") from exc
+    if parts.scheme not in ("http", "https") or not hostname:
         raise CallbackError(f"not an http(s) URL: {url[:100]!r}")
     tls = parts.scheme == "https"
     try:
@@ -29,7 +33,7 @@ def split_url(url: str) -> tuple[str, int, bool, str, str]:
         raise CallbackError(f"bad port in {url[:100]!r}") from exc
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     host_header = parts.netloc.rsplit("@", 1)[-1]
-    return parts.hostname, port, tls, target, host_header
+    return hostname, port, tls, target, host_header
 
 
 async def post_json(url: str, body: bytes, *, timeout: float = 10.0) -> int:

@@ -170,6 +170,8 @@ class CallbackOutbox:
             status = await self._post(item.url, item.payload)
         except CallbackError as exc:
             log.debug("callback_failed", message_id=item.message_id, error=str(exc))
+        except Exception as exc:  # a bad row must never stop the outbox (it would stop the gateway)
+            log.warning("callback_error", message_id=item.message_id, error=f"{type(exc).__name__}: {exc}")
         finally:
             self._host_in_flight[host] -= 1
             self._in_flight -= 1

@@ -209,7 +209,7 @@ class Gateway:
             operator=operator,
             created_at=now,
             send_at=request.send_at if request.send_at is not None and request.send_at > now + 1.0 else None,
-            expires_at=(request.send_at or now) + validity,
+            expires_at=max(request.send_at or now, now) + validity,
             client_ref=request.client_ref,
             callback_url=request.callback_url,
         )
@@ -329,10 +329,15 @@ class Gateway:
 
     def _check_capacity(self, account: Account, connector: Connector, segments: int) -> None:
         if self.store.pending > self.max_pending_rows or connector.is_full or not self.store.healthy:
-            raise SubmitRefusedError(CommandStatus.ESME_RMSGQFUL, "overloaded", "queues are full, retry later")
+            raise SubmitRefusedError(
+                CommandStatus.ESME_RMSGQFUL, "overloaded", "queues are full, retry later", retry_after=1.0
+            )
         now = time.monotonic()
-        if account.bucket.wait_time(segments, now) > 0:  # longer than the burst: passes when the bucket is full
-            raise SubmitRefusedError(CommandStatus.ESME_RTHROTTLED, "rate_limited", "account rate exceeded")
+        wait = account.bucket.wait_time(segments, now)  # longer than the burst: passes when the bucket is full
+        if wait > 0:
+            raise SubmitRefusedError(
+                CommandStatus.ESME_RTHROTTLED, "rate_limited", "account rate exceeded", retry_after=wait
+            )
         account.bucket.take(segments, now)
 
     def persist(self, message: Message, then: Callable[[bool], None]) -> None:
