@@ -60,7 +60,12 @@ class GatewayApp:
     def __init__(self, config: GatewayConfig, *, drain_timeout: float = 10.0) -> None:
         self.config = config
         self.drain_timeout = drain_timeout
-        self.store = SqliteStore(config.store.path, synchronous=config.store.synchronous)
+        self.store = SqliteStore(
+            config.store.path,
+            synchronous=config.store.synchronous,
+            commit_interval=config.store.commit_interval_ms / 1000.0,
+            max_batch=config.store.max_batch,
+        )
         self.gateway = Gateway(config, self.store, build_router(config))
         self.handler = UpstreamHandler(self.gateway)
         self.server = SmppServer(

@@ -163,8 +163,19 @@ def _receipt_from_row(row: Sequence[Any]) -> ReceiptRecord:
 class SqliteStore:
     """The default store. ``open`` migrates the schema; ``close`` commits what is queued."""
 
-    def __init__(self, path: str, *, synchronous: str = "normal", unmatched_receipt_ttl: float = 86_400.0) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        synchronous: str = "normal",
+        unmatched_receipt_ttl: float = 86_400.0,
+        commit_interval: float = 0.002,
+        max_batch: int = 2000,
+    ) -> None:
         self.path = path
+        self.commit_interval = commit_interval
+        self.max_batch = max_batch
+        self._last_commit = 0.0
         self.synchronous = synchronous.upper()
         self.unmatched_receipt_ttl = unmatched_receipt_ttl
         self.stats = StoreStats()
@@ -298,11 +309,16 @@ class SqliteStore:
                 if self._closing:
                     return
                 continue
+            # Group commit: a small group waits until commit_interval after the previous commit so that one
+            # transaction carries many rows (fewer, larger transactions); a full group or a close goes at once.
+            wait = self._last_commit + self.commit_interval - time.perf_counter()
+            if wait > 0 and self._pending < self.max_batch and not self._closing:
+                await asyncio.sleep(wait)
             queues, callbacks, rows = self._queues, self._callbacks, self._pending
             self._queues = {sql: [] for sql in _ORDER}
             self._callbacks = []
             self._pending = 0
-            started = time.perf_counter()
+            started = self._last_commit = time.perf_counter()
             try:
                 if rows:
                     await loop.run_in_executor(self._executor, self._write_batch, queues)
