@@ -6,9 +6,18 @@ import argparse
 import sys
 
 from smppgw.app import build_router, run_forever
-from smppgw.config import ConfigError, load_config
+from smppgw.config import ConfigError, GatewayConfig, load_config
 from smppgw.core.routing import explain_route
 from smppgw.obs.logging import configure_logging
+
+
+def _load(path: str | None) -> GatewayConfig | None:
+    """The validated config, or None after printing every problem."""
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return None
 
 
 def configure_run(parser: argparse.ArgumentParser) -> None:
@@ -17,10 +26,8 @@ def configure_run(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    config = _load(args.config)
+    if config is None:
         return 2
     fmt = config.log.format
     configure_logging(config.log.level, json=None if fmt == "auto" else fmt == "json")
@@ -33,10 +40,8 @@ def configure_check_config(parser: argparse.ArgumentParser) -> None:
 
 
 def check_config(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.path)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    config = _load(args.path)
+    if config is None:
         return 1
     print(f"{args.path}: OK ({len(config.accounts)} accounts, {len(config.connectors)} connectors)")
     return 0
@@ -50,10 +55,8 @@ def configure_route(parser: argparse.ArgumentParser) -> None:
 
 
 def route(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.config)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    config = _load(args.config)
+    if config is None:
         return 2
     print(explain_route(build_router(config), args.number, args.traffic_class, args.account))
     return 0

@@ -8,6 +8,7 @@ from typing import Final
 import msgspec
 
 from smppgw.smpp.concat import Part
+from smppgw.smpp.constants import MessageState
 
 
 class State(StrEnum):
@@ -35,6 +36,25 @@ class State(StrEnum):
 FINAL_STATES: Final = frozenset(
     {State.DELIVERED, State.UNDELIVERABLE, State.EXPIRED, State.REJECTED, State.DELETED, State.UNKNOWN, State.FAILED}
 )
+
+
+SMPP_STATE_OF: Final[dict[State, MessageState]] = {
+    State.ACCEPTED: MessageState.ACCEPTED,
+    State.QUEUED: MessageState.ENROUTE,
+    State.SCHEDULED: MessageState.ENROUTE,
+    State.HELD: MessageState.ENROUTE,
+    State.SUBMITTING: MessageState.ENROUTE,
+    State.SUBMITTED: MessageState.ENROUTE,
+    State.DELIVERED: MessageState.DELIVERED,
+    State.UNDELIVERABLE: MessageState.UNDELIVERABLE,
+    State.EXPIRED: MessageState.EXPIRED,
+    State.REJECTED: MessageState.REJECTED,
+    State.DELETED: MessageState.DELETED,
+    State.UNKNOWN: MessageState.UNKNOWN,
+    State.FAILED: MessageState.UNDELIVERABLE,
+}
+"""How a gateway state reads in SMPP (query_sm_resp message_state, receipts sent upstream). FAILED reads as
+UNDELIVERABLE: the gateway could not deliver it."""
 
 
 class TrafficClass(StrEnum):

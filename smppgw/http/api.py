@@ -14,7 +14,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
@@ -29,6 +29,7 @@ from .router import Router
 from .types import Request, Response, error_response
 
 MAX_BATCH = 1000
+_T = TypeVar("_T")
 
 ClassName = Literal["otp", "transactional", "service", "marketing", "collection"]
 
@@ -177,12 +178,9 @@ class Api:
     # ------------------------------------------------------------------ submit
 
     async def submit(self, request: Request, params: dict[str, str], account: Account) -> Response:
-        try:
-            body = _DECODE_ONE.decode(request.body)
-        except msgspec.ValidationError as exc:
-            return error_response(422, "invalid_request", str(exc))
-        except msgspec.DecodeError as exc:
-            return error_response(400, "invalid_json", str(exc))
+        body = _decode_body(_DECODE_ONE, request.body)
+        if isinstance(body, Response):
+            return body
         if body.client_ref is not None:
             existing = await self._existing(account, body.client_ref)
             if existing is not None:
@@ -200,12 +198,9 @@ class Api:
         return Response.json(_accepted(message, self.gateway), 202)
 
     async def submit_batch(self, request: Request, params: dict[str, str], account: Account) -> Response:
-        try:
-            batch = _DECODE_BATCH.decode(request.body)
-        except msgspec.ValidationError as exc:
-            return error_response(422, "invalid_request", str(exc))
-        except msgspec.DecodeError as exc:
-            return error_response(400, "invalid_json", str(exc))
+        batch = _decode_body(_DECODE_BATCH, request.body)
+        if isinstance(batch, Response):
+            return batch
         items: list[MessageIn | ErrorBody] = []
         for raw in batch.messages:
             try:
@@ -361,6 +356,16 @@ class Api:
 
     async def openapi(self, request: Request, params: dict[str, str]) -> Response:
         return Response(200, OPENAPI_JSON)
+
+
+def _decode_body(decoder: msgspec.json.Decoder[_T], body: bytes) -> _T | Response:
+    """The typed body, or the error response: 400 for malformed JSON, 422 for JSON that breaks the schema."""
+    try:
+        return decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        return error_response(422, "invalid_request", str(exc))
+    except msgspec.DecodeError as exc:
+        return error_response(400, "invalid_json", str(exc))
 
 
 def _sha256(token: str) -> str:

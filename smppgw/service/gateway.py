@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import msgspec
 
 from smppgw.config import AccountConfig, GatewayConfig
-from smppgw.core.message import Message, MessageIdGenerator, State, TrafficClass
+from smppgw.core.message import SMPP_STATE_OF, Message, MessageIdGenerator, State, TrafficClass
 from smppgw.core.numbering import InvalidNumberError, normalise_msisdn
 from smppgw.core.routing import NoRouteError, RoutingTable
 from smppgw.core.throttle import TokenBucket, default_burst
@@ -69,22 +69,6 @@ _STATE_OF_RECEIPT: dict[MessageState, State] = {
 }
 _SEVERITY = (State.REJECTED, State.UNDELIVERABLE, State.EXPIRED, State.DELETED, State.UNKNOWN, State.DELIVERED)
 """When parts end differently the message takes the most severe part state."""
-
-MESSAGE_STATE_OF: dict[State, MessageState] = {
-    State.ACCEPTED: MessageState.ACCEPTED,
-    State.QUEUED: MessageState.ENROUTE,
-    State.SCHEDULED: MessageState.ENROUTE,
-    State.HELD: MessageState.ENROUTE,
-    State.SUBMITTING: MessageState.ENROUTE,
-    State.SUBMITTED: MessageState.ENROUTE,
-    State.DELIVERED: MessageState.DELIVERED,
-    State.UNDELIVERABLE: MessageState.UNDELIVERABLE,
-    State.EXPIRED: MessageState.EXPIRED,
-    State.REJECTED: MessageState.REJECTED,
-    State.DELETED: MessageState.DELETED,
-    State.UNKNOWN: MessageState.UNKNOWN,
-    State.FAILED: MessageState.UNDELIVERABLE,
-}
 
 
 class GatewayStats:
@@ -520,7 +504,7 @@ class Gateway:
             sequence=pdu.sequence,
             message_id=message.id,
             final_date=final_date,
-            message_state=MESSAGE_STATE_OF[message.state],
+            message_state=SMPP_STATE_OF[message.state],
             error_code=min(message.status, 255),
         )
 

@@ -16,7 +16,7 @@ from collections import deque
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from smppgw.core.message import Message, State
+from smppgw.core.message import SMPP_STATE_OF, Message
 from smppgw.net.connection import ConnectionHandler, SmppConnection
 from smppgw.obs.logging import get_logger
 from smppgw.smpp.constants import CommandStatus, EsmClass, MessageState, Tag
@@ -47,16 +47,6 @@ log = get_logger("smppgw.upstream")
 MAX_FAILED_BINDS = 5
 FAILED_BIND_WINDOW = 60.0
 """After 5 failed binds within 60 s an address is refused without a password check until the window passes."""
-
-RECEIPT_STATS = {
-    State.DELIVERED: MessageState.DELIVERED,
-    State.UNDELIVERABLE: MessageState.UNDELIVERABLE,
-    State.EXPIRED: MessageState.EXPIRED,
-    State.REJECTED: MessageState.REJECTED,
-    State.DELETED: MessageState.DELETED,
-    State.UNKNOWN: MessageState.UNKNOWN,
-    State.FAILED: MessageState.UNDELIVERABLE,
-}
 
 
 class UpstreamHandler(ConnectionHandler):
@@ -219,7 +209,7 @@ class _ReceiptSent:
 
 def _receipt_pdu(message: Message) -> DeliverSm:
     """Our receipt for ``message``: our id, source and destination swapped, text and TLVs (SMPP 3.4 appendix B)."""
-    state = RECEIPT_STATS.get(message.state, MessageState.UNKNOWN)
+    state = SMPP_STATE_OF.get(message.state, MessageState.UNKNOWN)
     submitted = datetime.fromtimestamp(message.created_at, UTC)
     done = datetime.fromtimestamp(message.done_at or message.created_at, UTC)
     delivered = 1 if state is MessageState.DELIVERED else 0
