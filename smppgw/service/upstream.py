@@ -46,7 +46,11 @@ log = get_logger("smppgw.upstream")
 
 MAX_FAILED_BINDS = 5
 FAILED_BIND_WINDOW = 60.0
-"""After 5 failed binds within 60 s an address is refused without a password check until the window passes."""
+"""After 5 wrong passwords (or unknown system_ids) within 60 s from one address for one system_id, that pair is
+refused without a password check until the window passes. Keyed by the pair, so a misconfigured client behind the
+same NAT cannot lock out other accounts; other refusals (bind limit, address not allowed) do not count."""
+MAX_TRACKED_FAILURES = 10_000
+_CREDENTIAL_FAILURES = frozenset({CommandStatus.ESME_RINVPASWD, CommandStatus.ESME_RINVSYSID})
 
 
 class UpstreamHandler(ConnectionHandler):
@@ -55,14 +59,18 @@ class UpstreamHandler(ConnectionHandler):
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
         self.account_of: dict[SmppConnection, Account] = {}
-        self._failures: dict[str, deque[float]] = {}
+        self._failures: dict[tuple[str, str], deque[float]] = {}
         self.bind_failures = 0
 
     def on_bind_request(self, conn: SmppConnection, pdu: _Bind) -> None:
         status = self._authenticate(conn, pdu)
         if status != CommandStatus.ESME_ROK:
             self.bind_failures += 1
-            self._failures.setdefault(_host(conn.peer), deque()).append(time.monotonic())
+            if status in _CREDENTIAL_FAILURES:
+                key = (_host(conn.peer), pdu.system_id)
+                if key not in self._failures and len(self._failures) >= MAX_TRACKED_FAILURES:
+                    del self._failures[next(iter(self._failures))]  # bounded: forget the oldest pair
+                self._failures.setdefault(key, deque(maxlen=MAX_FAILED_BINDS)).append(time.monotonic())
             log.info("bind_refused", system_id=pdu.system_id, peer=conn.peer, status=f"0x{status:02X}")
             conn.reject_bind(status)
             return
@@ -73,7 +81,7 @@ class UpstreamHandler(ConnectionHandler):
         log.info("bound", system_id=pdu.system_id, peer=conn.peer, mode=type(pdu).__name__)
 
     def _authenticate(self, conn: SmppConnection, pdu: _Bind) -> int:
-        recent = self._failures.get(_host(conn.peer))
+        recent = self._failures.get((_host(conn.peer), pdu.system_id))
         now = time.monotonic()
         while recent and recent[0] < now - FAILED_BIND_WINDOW:
             recent.popleft()
