@@ -8,6 +8,8 @@ The service owns the message lifecycle; connectors send, upstream sessions recei
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -142,7 +144,9 @@ class Gateway:
         self.max_client_refs = 1_000_000  # recent idempotency keys kept in memory; older ones are found in the store
         self._ids = MessageIdGenerator()
         self._receipt_ids = 0
-        self._scheduled: list[Message] = []
+        self._scheduled: list[tuple[float, int, Message]] = []  # heap by send_at
+        self._deadlines: list[tuple[float, int, Message]] = []  # heap by the next time the sweeper must look
+        self._tiebreak = itertools.count()
 
     def add_connector(self, connector: Connector) -> None:
         self.connectors[connector.name] = connector
@@ -333,6 +337,7 @@ class Gateway:
         def committed(ok: bool) -> None:
             if ok:
                 self.live[message.id] = message
+                self._track(message, message.expires_at)
                 self._dispatch(message)
             else:
                 self.stats.store_failures += 1
@@ -357,7 +362,7 @@ class Gateway:
     def _dispatch(self, message: Message) -> None:
         if message.send_at is not None and message.send_at > time.time():
             message.state = State.SCHEDULED
-            self._scheduled.append(message)
+            heapq.heappush(self._scheduled, (message.send_at, next(self._tiebreak), message))
             return
         message.state = State.QUEUED
         self.connectors[message.connector].enqueue(message)
@@ -523,28 +528,37 @@ class Gateway:
     # ------------------------------------------------------------------ periodic work
 
     def sweep(self) -> None:
-        """Release due scheduled messages, expire what outlived its validity, end receiptless ones as UNKNOWN."""
+        """Release due scheduled messages, expire what outlived its validity, end receiptless ones as UNKNOWN.
+        Both are heaps by time, so a sweep costs what is due, not what is live (1M messages may await receipts)."""
         now = time.time()
-        if self._scheduled:
-            due = [m for m in self._scheduled if m.send_at is None or m.send_at <= now or m.state.is_final]
-            self._scheduled = [m for m in self._scheduled if m not in due]
-            for message in due:
-                if not message.state.is_final:
-                    message.send_at = None
-                    self._dispatch(message)
-        for message in list(self.live.values()):
+        while self._scheduled and self._scheduled[0][0] <= now:
+            _, _, message = heapq.heappop(self._scheduled)
+            if not message.state.is_final:
+                message.send_at = None
+                self._dispatch(message)
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, _, message = heapq.heappop(self._deadlines)
+            if message.state.is_final or self.live.get(message.id) is not message:
+                continue
             if message.state in (State.QUEUED, State.SCHEDULED, State.HELD, State.ACCEPTED):
-                if now >= message.expires_at:
-                    self._finish(message, State.EXPIRED, 0)
-            elif message.state in (State.SUBMITTING, State.SUBMITTED):
-                connector = self.connectors.get(message.connector)
-                grace = connector.config.receipt_timeout if connector else DEFAULT_VALIDITY
-                if now >= message.expires_at + grace:
-                    received = [s for s in message.part_states if s is not None]
-                    self._finish(message, _aggregate(received) if received else State.UNKNOWN, 0)
+                self._finish(message, State.EXPIRED, 0)
+                continue
+            connector = self.connectors.get(message.connector)
+            grace_ends = message.expires_at + (connector.config.receipt_timeout if connector else DEFAULT_VALIDITY)
+            if now < grace_ends:  # in flight or submitted: its receipt may still come until validity + grace
+                self._track(message, grace_ends)
+                continue
+            received = [s for s in message.part_states if s is not None]
+            self._finish(message, _aggregate(received) if received else State.UNKNOWN, 0)
+        if len(self._deadlines) > 2 * len(self.live) + 10_000:  # finished messages linger until their deadline
+            self._deadlines = [(m.expires_at, next(self._tiebreak), m) for m in self.live.values()]
+            heapq.heapify(self._deadlines)
         mono = time.monotonic()
         for connector in self.connectors.values():
             connector.correlator.expire_parked(mono)  # they stay in the store, unmatched, as evidence
+
+    def _track(self, message: Message, when: float) -> None:
+        heapq.heappush(self._deadlines, (when, next(self._tiebreak), message))
 
     async def run_sweeper(self, interval: float = 1.0) -> None:
         while True:
@@ -565,6 +579,7 @@ class Gateway:
                 self._finish(message, State.FAILED, CommandStatus.ESME_RINVDSTADR)
                 continue
             self.live[message.id] = message
+            self._track(message, message.expires_at)
             if message.state in (State.ACCEPTED, State.QUEUED, State.SCHEDULED, State.HELD):
                 counts["requeued"] += 1
                 self._dispatch(message)
