@@ -18,6 +18,7 @@ from smppgw.core.numbering import NumberingPlan, OperatorResolver, PortedNumbers
 from smppgw.core.routing import RoutingRule, RoutingTable
 from smppgw.http.api import Api
 from smppgw.http.server import HttpServer
+from smppgw.net.connection import PDU_COUNTS
 from smppgw.net.server import SmppServer
 from smppgw.obs.logging import get_logger
 from smppgw.obs.metrics import SCRAPE_TIME, CounterSource
@@ -26,6 +27,7 @@ from smppgw.service.gateway import Gateway
 from smppgw.service.upstream import UpstreamHandler
 from smppgw.sim.config import SimConfig
 from smppgw.sim.simulator import Simulator
+from smppgw.smpp.constants import CommandId, CommandStatus
 from smppgw.smpp.session import Role, SessionConfig
 from smppgw.store.sqlite import SqliteStore
 
@@ -229,6 +231,18 @@ class GatewayApp:
                 },
                 kind="gauge",
             ),
+            CounterSource(
+                "smppgw_pdus",
+                "SMPP PDUs by side (upstream = our SMSC role, operator = our ESME role), direction, command, status",
+                ("side", "direction", "command", "status"),
+                _pdu_counts,
+            ),
+            CounterSource(
+                "smppgw_receipts_by_state",
+                "Receipts received from operators, by the state they report",
+                ("state",),
+                lambda: {(k,): v for k, v in dict(gateway.stats.receipts_by_state).items()},
+            ),
             CounterSource("smppgw_store_batches", "Store transactions", (), lambda: {(): self.store.stats.batches}),
             CounterSource("smppgw_store_rows", "Store rows written", (), lambda: {(): self.store.stats.rows}),
             CounterSource(
@@ -248,6 +262,23 @@ class GatewayApp:
         for source in sources:
             with contextlib.suppress(ValueError):  # a second app in one process (tests) reuses the names
                 SCRAPE_TIME.add(source)
+
+
+_SIDE = {"smsc": "upstream", "esme": "operator"}
+
+
+def _name(enum: type[CommandId] | type[CommandStatus], value: int) -> str:
+    try:
+        return enum(value).name.lower()
+    except ValueError:
+        return f"0x{value:08x}"
+
+
+def _pdu_counts() -> dict[tuple[str, ...], float]:
+    return {
+        (_SIDE.get(role, role), direction, _name(CommandId, command), _name(CommandStatus, status)): count
+        for (role, direction, command, status), count in dict(PDU_COUNTS).items()
+    }
 
 
 def install_signal_handlers(app: GatewayApp) -> None:

@@ -52,6 +52,10 @@ from .errors import (
 ResponseCallback = Callable[[Pdu | None, BaseException | None], None]
 """Called exactly once with (response, None) or (None, error)."""
 
+PDU_COUNTS: dict[tuple[str, str, int, int], int] = {}
+"""PDUs sent and received by every session of this process: (role, "in"/"out", command_id, command_status) → count.
+Incremented by the sessions (one dict update per PDU), read by metrics at scrape time."""
+
 DEFAULT_WRITE_HIGH_WATER = 256 * 1024
 DEFAULT_WRITE_LOW_WATER = 64 * 1024
 
@@ -99,10 +103,12 @@ class SmppConnection(asyncio.Protocol):
         *,
         write_high_water: int = DEFAULT_WRITE_HIGH_WATER,
         write_low_water: int = DEFAULT_WRITE_LOW_WATER,
+        counts: dict[tuple[str, str, int, int], int] | None = PDU_COUNTS,
     ) -> None:
         self.config = config
         self.handler = handler
         self.stats = ConnectionStats()
+        self._counts = counts
         self.peer: str = "?"
         self.bound = asyncio.Event()
         self.closed_reason: str | None = None
@@ -170,7 +176,7 @@ class SmppConnection(asyncio.Protocol):
         transport.set_write_buffer_limits(*self._write_limits)
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
-        self._session = Session(self.config, self._time())
+        self._session = Session(self.config, self._time(), counts=self._counts)
         self._arm_timer()
 
     def data_received(self, data: bytes) -> None:

@@ -11,7 +11,7 @@ import socket
 
 from smppgw.smpp.session import Role, SessionConfig
 
-from .connection import ConnectionHandler, SmppConnection
+from .connection import PDU_COUNTS, ConnectionHandler, SmppConnection
 
 
 class _Refuse(asyncio.Protocol):
@@ -24,7 +24,16 @@ class _Refuse(asyncio.Protocol):
 class SmppServer:
     """Listen on ``host:port``; ``close`` unbinds every session (bounded) and stops listening."""
 
-    def __init__(self, handler: ConnectionHandler, config: SessionConfig, *, max_connections: int = 1000) -> None:
+    def __init__(
+        self,
+        handler: ConnectionHandler,
+        config: SessionConfig,
+        *,
+        max_connections: int = 1000,
+        count_pdus: bool = True,
+    ) -> None:
+        """``count_pdus=False`` keeps this server's PDUs out of the process-wide ``PDU_COUNTS`` (an in-process
+        simulator must not look like the gateway's own traffic)."""
         if config.role is not Role.SMSC:
             raise ValueError("a server's sessions have the SMSC role")
         self.handler = handler
@@ -32,13 +41,14 @@ class SmppServer:
         self.max_connections = max_connections
         self.connections: set[SmppConnection] = set()
         self.refused_connections = 0
+        self._count_pdus = count_pdus
         self._server: asyncio.Server | None = None
 
     def _make_protocol(self) -> asyncio.Protocol:
         if len(self.connections) >= self.max_connections:
             self.refused_connections += 1
             return _Refuse()
-        conn = SmppConnection(self.config, self.handler)
+        conn = SmppConnection(self.config, self.handler, counts=PDU_COUNTS if self._count_pdus else None)
         self.connections.add(conn)
         conn.add_close_callback(lambda: self.connections.discard(conn))
         return conn

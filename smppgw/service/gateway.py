@@ -80,6 +80,7 @@ class GatewayStats:
         "cancelled",
         "final",
         "mo_received",
+        "receipts_by_state",
         "receipts_in",
         "receipts_unmatched",
         "rejected",
@@ -92,6 +93,7 @@ class GatewayStats:
         self.segments_accepted = 0
         self.rejected: dict[str, int] = {}
         self.receipts_in = 0
+        self.receipts_by_state: dict[str, int] = {}
         self.receipts_unmatched = 0
         self.acked_receipts_in = 0
         self.final: dict[str, int] = {}
@@ -421,6 +423,8 @@ class Gateway:
         except ReceiptError:  # keep it as evidence even though it cannot be matched
             smsc_id, receipt_state, err, done, recognised = "", MessageState.UNKNOWN, None, None, False
             raw = short_message.decode("latin-1")
+        by_state = self.stats.receipts_by_state
+        by_state[receipt_state.name] = by_state.get(receipt_state.name, 0) + 1
         self._receipt_ids += 1
         segment = connector.correlator.match(smsc_id) if smsc_id else None
         record = ReceiptRecord(

@@ -288,7 +288,7 @@ class Simulator:
             enquire_link_interval=config.enquire_link_s,
             session_init_timeout=config.bind_timeout_s,
         )
-        server = SmppServer(self, session, max_connections=config.max_connections)
+        server = SmppServer(self, session, max_connections=config.max_connections, count_pdus=False)
         await server.start(host, port)
         self._server = server
 

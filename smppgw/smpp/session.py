@@ -216,8 +216,14 @@ class _Control(msgspec.Struct, frozen=True, gc=False):
 class Session:
     """One SMPP session over one connection. Not thread-safe: owned by one connection adapter."""
 
-    def __init__(self, config: SessionConfig, now: float) -> None:
+    def __init__(
+        self, config: SessionConfig, now: float, *, counts: dict[tuple[str, str, int, int], int] | None = None
+    ):
+        """``counts``, if given, is incremented for every PDU sent and received, keyed by (role, "in"/"out",
+        command_id, command_status): process-wide counters that metrics read at scrape time."""
         self.config = config
+        self._counts = counts
+        self._role_name = config.role.value
         self.role = config.role
         self.state = State.OPEN
         self.peer_system_id = ""
@@ -284,6 +290,8 @@ class Session:
         if command_id not in _NO_RESPONSE:
             self._window.offer(sequence, (command_id, context), now, timeout or self.config.response_timeout)
         self._outbound.append(data)
+        if self._counts is not None:
+            self._count("out", command_id, pdu.status)
         return sequence
 
     def send_response(self, pdu: Pdu) -> None:
@@ -292,7 +300,7 @@ class Session:
             raise LocalProtocolError(f"{pdu.command_id.name} is not a response")
         if self.state is State.CLOSED:
             raise LocalProtocolError("session is closed", CommandStatus.ESME_RINVBNDSTS)
-        self._outbound.append(encode(pdu))
+        self._send(pdu)
 
     def bind(self, pdu: _Bind, now: float) -> None:
         """ESME role: send a bind request (state OPEN → BINDING)."""
@@ -305,7 +313,7 @@ class Session:
         """SMSC role: answer the pending bind with success; ``system_id`` is ours (the SMSC's)."""
         request = self._take_pending_bind()
         state = _BIND_STATE[type(request)]
-        self._outbound.append(encode(_BIND_RESPONSE[type(request)](sequence=request.sequence, system_id=system_id)))
+        self._send(_BIND_RESPONSE[type(request)](sequence=request.sequence, system_id=system_id))
         self.state = state
         self.peer_system_id = request.system_id
         return Bound(state=state, system_id=request.system_id)
@@ -313,7 +321,7 @@ class Session:
     def reject_bind(self, status: int) -> None:
         """SMSC role: answer the pending bind with an error status; the session returns to OPEN."""
         request = self._take_pending_bind()
-        self._outbound.append(encode(_BIND_RESPONSE[type(request)](sequence=request.sequence, status=status)))
+        self._send(_BIND_RESPONSE[type(request)](sequence=request.sequence, status=status))
         self.state = State.OPEN
 
     def unbind(self, now: float) -> None:
@@ -323,10 +331,20 @@ class Session:
         self._send_control(Unbind(), now)
         self.state = State.UNBINDING
 
+    def _send(self, pdu: Pdu, sequence: int | None = None) -> None:
+        self._outbound.append(encode(pdu, sequence))
+        if self._counts is not None:
+            self._count("out", pdu.command_id, pdu.status)
+
+    def _count(self, direction: str, command_id: int, status: int) -> None:
+        assert self._counts is not None
+        key = (self._role_name, direction, command_id, status)
+        self._counts[key] = self._counts.get(key, 0) + 1
+
     def _send_control(self, pdu: Pdu, now: float) -> None:
         sequence = self._sequences.next(self._in_flight)
         self._control.offer(sequence, _Control(pdu.command_id), now, self.config.response_timeout)
-        self._outbound.append(encode(pdu, sequence))
+        self._send(pdu, sequence)
 
     def _take_pending_bind(self) -> _Bind:
         request = self._pending_bind
@@ -356,6 +374,8 @@ class Session:
             except PduDecodeError as exc:
                 self._on_undecodable(exc, events)
                 continue
+            if self._counts is not None:
+                self._count("in", pdu.command_id, pdu.status)
             if is_response(pdu):
                 self._on_response(pdu, now, events)
             else:
@@ -367,10 +387,10 @@ class Session:
     def _on_request(self, pdu: Pdu, events: list[Event]) -> None:
         command_id = pdu.command_id
         if command_id is _C.ENQUIRE_LINK:
-            self._outbound.append(encode(EnquireLinkResp(sequence=pdu.sequence)))
+            self._send(EnquireLinkResp(sequence=pdu.sequence))
             return
         if command_id is _C.UNBIND and self.state in _UNBINDABLE_STATES:
-            self._outbound.append(encode(UnbindResp(sequence=pdu.sequence)))
+            self._send(UnbindResp(sequence=pdu.sequence))
             self.state = State.CLOSED
             events.append(Unbound(by_peer=True))
             return
@@ -393,7 +413,7 @@ class Session:
         status = CommandStatus.ESME_RALYBND if already_bound else CommandStatus.ESME_RINVBNDSTS
         description = f"{pdu.command_id.name} not allowed in {self.state.name}"
         if pdu.command_id not in _NO_RESPONSE:
-            self._outbound.append(encode(response_type_for(pdu.command_id)(sequence=pdu.sequence, status=status)))
+            self._send(response_type_for(pdu.command_id)(sequence=pdu.sequence, status=status))
         events.append(ProtocolViolation(description=description, status=status))
 
     def _on_undecodable(self, exc: PduDecodeError, events: list[Event]) -> None:
@@ -406,7 +426,7 @@ class Session:
             return
         if command_id not in _NO_RESPONSE:
             reply = response_type_for(command_id)
-            self._outbound.append(encode(reply(sequence=exc.sequence, status=exc.status)))
+            self._send(reply(sequence=exc.sequence, status=exc.status))
         events.append(ProtocolViolation(description=str(exc), status=exc.status))
 
     def _on_response(self, pdu: Pdu, now: float, events: list[Event]) -> None:
