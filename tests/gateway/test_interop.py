@@ -8,7 +8,7 @@ import asyncio
 import logging
 from pathlib import Path
 
-from aiosmpplib import ESME, NPI, TON, AbstractHook, PhoneNumber, SmppMessage, SubmitSm
+from aiosmpplib import ESME, NPI, TON, PhoneNumber, SubmitSm
 from aiosmpplib import DeliverSm as AioDeliverSm
 from aiosmpplib.broker import SimpleBroker
 
@@ -16,27 +16,10 @@ from smppgw.smpp.codec import decode
 from smppgw.smpp.constants import Tag, is_delivery_receipt
 from smppgw.smpp.pdu import DeliverSm, get_tlv
 from smppgw.smpp.pdu import SubmitSmResp as OurSubmitSmResp
+from tests.aiosmpplib_hook import RecordingHook
 
 from .helpers import ACCOUNT, PASSWORD, eventually, gateway_config, number, running_gateway, running_operators
 from .test_long_messages import TEXT
-
-
-class RecordingHook(AbstractHook):  # type: ignore[misc]
-    def __init__(self) -> None:
-        self.raw: list[bytes] = []
-        self.messages: list[SmppMessage] = []
-        self.errors: list[Exception] = []
-
-    async def sending(self, smpp_message: SmppMessage, pdu: bytes, client_id: str) -> None:
-        pass
-
-    async def received(self, smpp_message: SmppMessage | None, pdu: bytes, client_id: str) -> None:
-        self.raw.append(pdu)
-        if smpp_message is not None:
-            self.messages.append(smpp_message)
-
-    async def send_error(self, smpp_message: SmppMessage, error: Exception, client_id: str) -> None:
-        self.errors.append(error)
 
 
 def outgoing() -> list[SubmitSm]:

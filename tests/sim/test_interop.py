@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiosmpplib import ESME, NPI, TON, AbstractHook, PhoneNumber, SmppMessage, SubmitSm, SubmitSmResp
+from aiosmpplib import ESME, NPI, TON, PhoneNumber, SmppMessage, SubmitSm, SubmitSmResp
 from aiosmpplib.broker import SimpleBroker
 
 from smppgw.sim import Simulator, config_from_dict
@@ -14,6 +14,7 @@ from smppgw.smpp.codec import decode
 from smppgw.smpp.constants import MessageState, is_delivery_receipt
 from smppgw.smpp.pdu import DeliverSm
 from smppgw.smpp.receipt import read_receipt
+from tests.aiosmpplib_hook import RecordingHook
 
 TEXT = (
     "Съешь же ещё этих мягких французских булок, да выпей чаю. Широкая электрификация южных губерний даст мощный "
@@ -21,26 +22,6 @@ TEXT = (
     "съём цен шляп (юфть) — вдрызг! Любя, съешь щипцы, — вздохнёт мэр, — кайф жгуч. Ёж! "
 ) * 2
 TEXT = TEXT[:300]
-
-
-class RecordingHook(AbstractHook):  # type: ignore[misc]
-    """Keeps every PDU aiosmpplib received, raw (its correlator folds the parts' receipts into one message)."""
-
-    def __init__(self) -> None:
-        self.raw: list[bytes] = []
-        self.messages: list[SmppMessage] = []
-        self.errors: list[Exception] = []
-
-    async def sending(self, smpp_message: SmppMessage, pdu: bytes, client_id: str) -> None:
-        pass
-
-    async def received(self, smpp_message: SmppMessage | None, pdu: bytes, client_id: str) -> None:
-        self.raw.append(pdu)
-        if smpp_message is not None:
-            self.messages.append(smpp_message)
-
-    async def send_error(self, smpp_message: SmppMessage, error: Exception, client_id: str) -> None:
-        self.errors.append(error)
 
 
 async def test_aiosmpplib_long_cyrillic_message_gets_every_receipt() -> None:
