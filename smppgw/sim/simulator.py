@@ -442,17 +442,7 @@ class Simulator:
             remember=True,
         )
         if self.handset is not None:
-            self.handset.add(
-                link.system_id,
-                source_addr=pdu.source_addr,
-                destination_addr=pdu.destination_addr,
-                esm_class=pdu.esm_class,
-                data_coding=pdu.data_coding,
-                short_message=pdu.short_message,
-                tlvs=pdu.tlvs,
-                message_id=message_id,
-                now=now,
-            )
+            self._to_handset(link, pdu, message_id, now)
         response = SubmitSmResp(sequence=pdu.sequence, message_id=message_id)
         if early is None and self._sync_response:
             conn.send_response(response)
@@ -460,6 +450,21 @@ class Simulator:
             by_status[_OK] = by_status.get(_OK, 0) + 1
         else:
             self._answer(conn, link, response, (early,) if early is not None else (), now)
+
+    def _to_handset(self, link: _Link, pdu: SubmitSm | DataSm, message_id: str, now: float) -> None:
+        """Record what reached the handset (data_sm carries its text in message_payload only)."""
+        assert self.handset is not None
+        self.handset.add(
+            link.system_id,
+            source_addr=pdu.source_addr,
+            destination_addr=pdu.destination_addr,
+            esm_class=pdu.esm_class,
+            data_coding=pdu.data_coding,
+            short_message=pdu.short_message if isinstance(pdu, SubmitSm) else b"",
+            tlvs=pdu.tlvs,
+            message_id=message_id,
+            now=now,
+        )
 
     def _on_data_sm(self, conn: SmppConnection, link: _Link, pdu: DataSm, now: float) -> None:
         self.stats.data_sm += 1
@@ -480,17 +485,7 @@ class Simulator:
             remember=True,
         )
         if self.handset is not None:
-            self.handset.add(
-                link.system_id,
-                source_addr=pdu.source_addr,
-                destination_addr=pdu.destination_addr,
-                esm_class=pdu.esm_class,
-                data_coding=pdu.data_coding,
-                short_message=b"",
-                tlvs=pdu.tlvs,
-                message_id=message_id,
-                now=now,
-            )
+            self._to_handset(link, pdu, message_id, now)
         response = DataSmResp(sequence=pdu.sequence, message_id=message_id)
         self._answer(conn, link, response, (early,) if early is not None else (), now)
 
