@@ -347,7 +347,9 @@ class Api:
         problems: list[str] = []
         if not self.gateway.store.healthy:
             problems.append("store is not writable")
-        problems += [f"connector {c.name}: no bind up" for c in self.gateway.connectors.values() if not c.link.bound]
+        problems += [
+            f"connector {c.name}: no bind up" for c in self.gateway.connectors.values() if not c.link.has_bound
+        ]
         body = {"ready": not problems, "problems": problems}
         return Response.json(body, 200 if not problems else 503)
 

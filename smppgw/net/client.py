@@ -99,6 +99,11 @@ class ClientLink:
     def bound(self) -> list[SmppConnection]:
         return [conn for conn in self.connections if conn.is_bound]
 
+    @property
+    def has_bound(self) -> bool:
+        """At least one bind is up (no list built: checked per accepted message)."""
+        return any(conn.is_bound for conn in self.connections)
+
     async def run(self) -> None:
         """Keep every bind up until ``stop``; returns after all binds are unbound."""
         async with asyncio.TaskGroup() as group:

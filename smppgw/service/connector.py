@@ -200,7 +200,7 @@ class Connector(ConnectionHandler):
         if now < self._paused_until:
             return self._paused_until - now
         batch: list[tuple[Message, list[Part] | None, int]] = []
-        free = sum(conn.session.window.free_slots for conn in self.link.bound if conn.has_free_slot)
+        free = sum(conn.session.window.free_slots for conn in self.link.connections if conn.has_free_slot)
         while free > 0 and self.queued:
             item = self._peek()
             if item is None:

@@ -242,11 +242,11 @@ class Gateway:
         """The primary connector, or the first fallback with a bind up when the primary has none (all segments of
         a message then go through that one connector). With nothing up anywhere the primary queues it."""
         first = self.connectors.get(primary)
-        if first is not None and (first.link.bound or not fallbacks):
+        if first is not None and (first.link.has_bound or not fallbacks):
             return first
         for name in fallbacks:
             candidate = self.connectors.get(name)
-            if candidate is not None and candidate.link.bound:
+            if candidate is not None and candidate.link.has_bound:
                 return candidate
         return first
 
