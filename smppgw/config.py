@@ -7,6 +7,7 @@ and a built-in simulator connector started in-process.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -56,6 +57,47 @@ class LogConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     format: Literal["auto", "json", "console"] = "auto"
 
 
+class QuietHoursConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Recipient-local sending hours of one traffic class, "HH:MM-HH:MM" (end exclusive; "00:00-24:00" = always)."""
+
+    working_days: str = "00:00-24:00"
+    weekends: str = "00:00-24:00"  # Saturdays, Sundays and public holidays of the calendar
+
+
+class CapsConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Collection reminders per recipient and account, per recipient-local calendar day, ISO week and month."""
+
+    per_day: int = 1  # while the debt is less than ``overdue_days_threshold`` days overdue
+    per_day_overdue: int = 2  # from ``overdue_days_threshold`` days overdue on
+    overdue_days_threshold: int = 30
+    per_week: int = 4
+    per_month: int = 16
+
+
+DEFAULT_QUIET_HOURS: dict[str, QuietHoursConfig] = {
+    # The stricter of the lenders' guidance (08-22) and 230-FZ (08-22 working days, 09-20 weekends and holidays).
+    "collection": QuietHoursConfig(working_days="08:00-22:00", weekends="09:00-20:00"),
+    "marketing": QuietHoursConfig(working_days="09:00-21:00", weekends="09:00-21:00"),
+}
+
+
+class PolicyConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Sending policies (DESIGN §5): quiet hours by recipient-local time, collection caps, the stop list."""
+
+    quiet_hours: dict[TrafficClassName, QuietHoursConfig] = {}  # merged over DEFAULT_QUIET_HOURS
+    calendar_dir: str | None = None  # extra holiday calendars (ru-YYYY.csv), overriding the shipped ones
+    collection_caps: CapsConfig = CapsConfig()
+    stoplist_classes: tuple[TrafficClassName, ...] = ("marketing",)  # classes refused to a stopped number
+    mo_stop_keywords: tuple[str, ...] = ("STOP", "СТОП")  # an MO text that is one of these stops its sender
+
+    def hours_for(self, traffic_class: str) -> QuietHoursConfig | None:
+        """The class's window, or None when the class is unrestricted."""
+        hours = self.quiet_hours.get(traffic_class, DEFAULT_QUIET_HOURS.get(traffic_class))  # type: ignore[call-overload]
+        if hours is None or (hours.working_days == hours.weekends == "00:00-24:00"):
+            return None
+        return hours
+
+
 class AccountConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     system_id: str
     password: str = ""
@@ -66,6 +108,19 @@ class AccountConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     window: int = 100  # outstanding deliver_sm receipts we send to one session
     default_class: TrafficClassName = "transactional"
     max_parts: int = 10  # longer texts are refused (no silent truncation)
+    parent: str = ""  # a sub-account: its parent sees its reports, it sees only its own
+    # SMPP traffic class, first match wins: a TLV (ASCII class name), service_type, source address, default_class.
+    class_tlv: int = 0  # 0: none; e.g. 0x1400 (vendor-specific range 0x1400-0x3FFF)
+    class_by_service_type: dict[str, TrafficClassName] = {}
+    class_by_source: dict[str, TrafficClassName] = {}
+    overdue_tlv: int = 0  # TLV with the debt's overdue days as ASCII digits (collection caps); 0: none
+    default_overdue_days: int = 0
+    collection_caps: CapsConfig | None = None  # overrides [policy.collection_caps] for this account
+    stoplist: str = ""  # stop-list scope (brand) the account uses; "" = its system_id
+    mo_addresses: tuple[str, ...] = ()  # short codes / sender names whose MO "STOP" replies go to its stop list
+    cap_exceeded_status: int = 0x0401  # SMPP status for a collection message over its cap (vendor range)
+    stop_listed_status: int = 0x0402  # SMPP status for a message to a stopped number
+    admin: bool = False  # may manage the global stop list and see every account's reports
 
 
 class ConnectorConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -118,6 +173,7 @@ class GatewayConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     accounts: tuple[AccountConfig, ...] = ()
     connectors: tuple[ConnectorConfig, ...] = ()
     routing: RoutingConfig = RoutingConfig()
+    policy: PolicyConfig = PolicyConfig()
 
 
 def default_config() -> GatewayConfig:
@@ -136,6 +192,7 @@ _SECTIONS: dict[str, type[msgspec.Struct]] = {
     "http": HttpConfig,
     "store": StoreConfig,
     "log": LogConfig,
+    "policy": PolicyConfig,
 }
 _LISTS: dict[str, type[msgspec.Struct]] = {"accounts": AccountConfig, "connectors": ConnectorConfig}
 
@@ -224,6 +281,8 @@ def check_semantics(config: GatewayConfig) -> list[str]:
         problems.append("[[accounts]] http_token values must be unique")
     for account in config.accounts:
         problems += _check_account(account)
+    problems += _check_parents(config.accounts)
+    problems += _check_policy(config.policy)
     for connector in config.connectors:
         problems += _check_connector(connector)
     known = set(names)
@@ -254,6 +313,71 @@ def _check_account(account: AccountConfig) -> list[str]:
         problems.append(f"{where}: password must have at most 8 characters (SMPP limit)")
     if account.rate <= 0 or account.window < 1 or account.max_binds < 1 or not 1 <= account.max_parts <= 255:
         problems.append(f"{where}: rate > 0, window >= 1, max_binds >= 1 and max_parts 1..255 are required")
+    for name, tag in (("class_tlv", account.class_tlv), ("overdue_tlv", account.overdue_tlv)):
+        if tag and not 0x1400 <= tag <= 0x3FFF:
+            problems.append(f"{where}: {name} must be a vendor-specific tag 0x1400..0x3FFF (or 0 for none)")
+    for name, status in (
+        ("cap_exceeded_status", account.cap_exceeded_status),
+        ("stop_listed_status", account.stop_listed_status),
+    ):
+        if not 1 <= status <= 0xFFFFFFFF:
+            problems.append(f"{where}: {name} must be a non-zero SMPP command_status")
+    if account.default_overdue_days < 0:
+        problems.append(f"{where}: default_overdue_days must be >= 0")
+    if account.collection_caps is not None:
+        problems += _check_caps(account.collection_caps, f"{where}: collection_caps")
+    return problems
+
+
+def _check_parents(accounts: tuple[AccountConfig, ...]) -> list[str]:
+    parents = {a.system_id: a.parent for a in accounts}
+    problems = []
+    for account in accounts:
+        if account.parent and account.parent not in parents:
+            problems.append(f"account {account.system_id!r}: parent {account.parent!r} is not an account")
+            continue
+        seen, current = {account.system_id}, account.parent
+        while current:
+            if current in seen:
+                problems.append(f"account {account.system_id!r}: its parents form a cycle")
+                break
+            seen.add(current)
+            current = parents.get(current, "")
+    return problems
+
+
+_HOURS_RE = re.compile(r"(\d\d):(\d\d)-(\d\d):(\d\d)", re.ASCII)
+
+
+def hours_problem(text: str) -> str | None:
+    """Why ``text`` is not a "HH:MM-HH:MM" window (start before end, 00:00..24:00), or None."""
+    match = _HOURS_RE.fullmatch(text)
+    if match is None:
+        return f"expected HH:MM-HH:MM, got {text!r}"
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    start, end = h1 * 60 + m1, h2 * 60 + m2
+    if m1 > 59 or m2 > 59 or not 0 <= start < end <= 1440:
+        return f"{text!r}: the start must come before the end, within 00:00-24:00"
+    return None
+
+
+def _check_caps(caps: CapsConfig, where: str) -> list[str]:
+    values = (caps.per_day, caps.per_day_overdue, caps.per_week, caps.per_month, caps.overdue_days_threshold)
+    return [] if all(v >= 0 for v in values) else [f"{where}: every cap must be >= 0"]
+
+
+def _check_policy(policy: PolicyConfig) -> list[str]:
+    problems = []
+    for klass, hours in policy.quiet_hours.items():
+        for name, text in (("working_days", hours.working_days), ("weekends", hours.weekends)):
+            problem = hours_problem(text)
+            if problem is not None:
+                problems.append(f"[policy.quiet_hours.{klass}] {name}: {problem}")
+    problems += _check_caps(policy.collection_caps, "[policy.collection_caps]")
+    if policy.calendar_dir is not None and not Path(policy.calendar_dir).is_dir():
+        problems.append(f"[policy] calendar_dir: no such directory {policy.calendar_dir!r}")
+    if any(not k.strip() for k in policy.mo_stop_keywords):
+        problems.append("[policy] mo_stop_keywords must not be empty strings")
     return problems
 
 
