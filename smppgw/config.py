@@ -92,7 +92,8 @@ class PolicyConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
     def hours_for(self, traffic_class: str) -> QuietHoursConfig | None:
         """The class's window, or None when the class is unrestricted."""
-        hours = self.quiet_hours.get(traffic_class, DEFAULT_QUIET_HOURS.get(traffic_class))  # type: ignore[call-overload]
+        configured: dict[str, QuietHoursConfig] = dict(self.quiet_hours)
+        hours = configured.get(traffic_class, DEFAULT_QUIET_HOURS.get(traffic_class))
         if hours is None or (hours.working_days == hours.weekends == "00:00-24:00"):
             return None
         return hours
