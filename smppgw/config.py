@@ -15,6 +15,7 @@ from typing import Any, Literal
 import msgspec
 
 TrafficClassName = Literal["otp", "transactional", "service", "marketing", "collection"]
+TRAFFIC_CLASS_NAMES: tuple[str, ...] = ("otp", "transactional", "service", "marketing", "collection")
 ConcatModeName = Literal["udh8", "udh16", "sar", "payload"]
 AlphabetName = Literal["gsm7", "latin1", "ascii"]
 BindModeName = Literal["tx", "rx", "trx"]
@@ -84,7 +85,7 @@ DEFAULT_QUIET_HOURS: dict[str, QuietHoursConfig] = {
 class PolicyConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Sending policies (DESIGN §5): quiet hours by recipient-local time, collection caps, the stop list."""
 
-    quiet_hours: dict[TrafficClassName, QuietHoursConfig] = {}  # merged over DEFAULT_QUIET_HOURS
+    quiet_hours: dict[str, QuietHoursConfig] = {}  # merged over DEFAULT_QUIET_HOURS
     calendar_dir: str | None = None  # extra holiday calendars (ru-YYYY.csv), overriding the shipped ones
     collection_caps: CapsConfig = CapsConfig()
     stoplist_classes: tuple[TrafficClassName, ...] = ("marketing",)  # classes refused to a stopped number
@@ -92,8 +93,7 @@ class PolicyConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
     def hours_for(self, traffic_class: str) -> QuietHoursConfig | None:
         """The class's window, or None when the class is unrestricted."""
-        configured: dict[str, QuietHoursConfig] = dict(self.quiet_hours)
-        hours = configured.get(traffic_class, DEFAULT_QUIET_HOURS.get(traffic_class))
+        hours = self.quiet_hours.get(traffic_class, DEFAULT_QUIET_HOURS.get(traffic_class))
         if hours is None or (hours.working_days == hours.weekends == "00:00-24:00"):
             return None
         return hours
@@ -138,7 +138,8 @@ class ConnectorConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     burst: float = 0.0  # bucket size in segments; 0 → one tenth of a second of rate (at least 1)
     response_timeout: float = 30.0
     enquire_link_interval: float = 30.0
-    concat: ConcatModeName = "udh8"
+    concat: TRAFFIC_CLASS_NAMES: tuple[str, ...] = ("otp", "transactional", "service", "marketing", "collection")
+ConcatModeName = "udh8"
     default_alphabet: AlphabetName = "gsm7"  # what data_coding 0 means on this SMSC
     gsm7_data_coding: int = 0  # data_coding sent for GSM-7 text (0 = SMSC default, 1 = IA5 on some SMSCs)
     alphanumeric_source_ton: int = 5
@@ -370,6 +371,8 @@ def _check_caps(caps: CapsConfig, where: str) -> list[str]:
 def _check_policy(policy: PolicyConfig) -> list[str]:
     problems = []
     for klass, hours in policy.quiet_hours.items():
+        if klass not in TRAFFIC_CLASS_NAMES:
+            problems.append(f"[policy.quiet_hours.{klass}]: unknown traffic class (one of {', '.join(TRAFFIC_CLASS_NAMES)})")
         for name, text in (("working_days", hours.working_days), ("weekends", hours.weekends)):
             problem = hours_problem(text)
             if problem is not None:
