@@ -16,6 +16,7 @@ import msgspec
 
 TrafficClassName = Literal["otp", "transactional", "service", "marketing", "collection"]
 TRAFFIC_CLASS_NAMES: tuple[str, ...] = ("otp", "transactional", "service", "marketing", "collection")
+TRAFFIC_CLASS_NAMES: tuple[str, ...] = ("otp", "transactional", "service", "marketing", "collection")
 ConcatModeName = Literal["udh8", "udh16", "sar", "payload"]
 AlphabetName = Literal["gsm7", "latin1", "ascii"]
 BindModeName = Literal["tx", "rx", "trx"]
@@ -138,8 +139,7 @@ class ConnectorConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     burst: float = 0.0  # bucket size in segments; 0 → one tenth of a second of rate (at least 1)
     response_timeout: float = 30.0
     enquire_link_interval: float = 30.0
-    concat: TRAFFIC_CLASS_NAMES: tuple[str, ...] = ("otp", "transactional", "service", "marketing", "collection")
-ConcatModeName = "udh8"
+    concat: ConcatModeName = "udh8"
     default_alphabet: AlphabetName = "gsm7"  # what data_coding 0 means on this SMSC
     gsm7_data_coding: int = 0  # data_coding sent for GSM-7 text (0 = SMSC default, 1 = IA5 on some SMSCs)
     alphanumeric_source_ton: int = 5
@@ -372,7 +372,9 @@ def _check_policy(policy: PolicyConfig) -> list[str]:
     problems = []
     for klass, hours in policy.quiet_hours.items():
         if klass not in TRAFFIC_CLASS_NAMES:
-            problems.append(f"[policy.quiet_hours.{klass}]: unknown traffic class (one of {', '.join(TRAFFIC_CLASS_NAMES)})")
+            problems.append(
+                f"[policy.quiet_hours.{klass}]: unknown traffic class (one of {', '.join(TRAFFIC_CLASS_NAMES)})"
+            )
         for name, text in (("working_days", hours.working_days), ("weekends", hours.weekends)):
             problem = hours_problem(text)
             if problem is not None:
