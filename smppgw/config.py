@@ -16,7 +16,6 @@ import msgspec
 
 TrafficClassName = Literal["otp", "transactional", "service", "marketing", "collection"]
 TRAFFIC_CLASS_NAMES: tuple[str, ...] = ("otp", "transactional", "service", "marketing", "collection")
-TRAFFIC_CLASS_NAMES: tuple[str, ...] = ("otp", "transactional", "service", "marketing", "collection")
 ConcatModeName = Literal["udh8", "udh16", "sar", "payload"]
 AlphabetName = Literal["gsm7", "latin1", "ascii"]
 BindModeName = Literal["tx", "rx", "trx"]
