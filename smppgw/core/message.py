@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from typing import Final
 
@@ -115,6 +116,8 @@ class Message(msgspec.Struct, kw_only=True):
     wire_parts: tuple[Part, ...] = ()  # the parts as built for the connector (not persisted: rebuilt after a restart)
     retries: int = 0  # transient errors so far (not throttling)
     queue_order: int = 0  # position in its connector's queue (retried parts keep it, so order survives throttling)
+    overdue_days: int = 0  # collection: days the debt is overdue (sets the daily cap)
+    window_end: float = math.inf  # when its sending window closes (quiet hours); not persisted, recomputed
 
 
 class MessageIdGenerator:

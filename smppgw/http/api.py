@@ -25,7 +25,9 @@ from smppgw.service.gateway import Account, Gateway, TextSubmit
 from smppgw.smpp.text import Encoding, choose_encoding
 
 from .client import CallbackError, split_url
+from .reports_api import ReportsApi, openapi_paths
 from .router import Router
+from .stoplist_api import ImportOut, StopListApi, StopStateOut
 from .types import Request, Response, error_response
 
 MAX_BATCH = 1000
@@ -46,6 +48,7 @@ class MessageIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, rename
     validity: Annotated[int, msgspec.Meta(ge=1, le=7 * 86_400)] | None = None
     priority: Annotated[int, msgspec.Meta(ge=0, le=3)] = 0
     send_at: datetime | None = None
+    overdue_days: Annotated[int, msgspec.Meta(ge=0, le=36_500)] | None = None  # collection: sets the daily cap
 
 
 class BatchIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -126,6 +129,8 @@ _HTTP_STATUS = {
     "invalid_validity": 422,
     "invalid_schedule": 422,
     "invalid_callback_url": 422,
+    "stop_listed": 422,
+    "cap_exceeded": 422,
     "rate_limited": 429,
     "overloaded": 503,
 }
@@ -151,6 +156,12 @@ class Api:
         self.router.add("POST", "/v1/messages", self._guard(self.submit))
         self.router.add("POST", "/v1/messages/batch", self._guard(self.submit_batch))
         self.router.add("GET", "/v1/messages/{id}", self._guard(self.get_message))
+        self.router.add("GET", "/v1/reports", self._guard(ReportsApi.of(gateway).get))
+        stoplist = StopListApi(gateway)
+        self.router.add("POST", "/v1/stoplist", self._guard(stoplist.import_csv))
+        self.router.add("PUT", "/v1/stoplist/{number}", self._guard(stoplist.put))
+        self.router.add("DELETE", "/v1/stoplist/{number}", self._guard(stoplist.delete))
+        self.router.add("GET", "/v1/stoplist/{number}", self._guard(stoplist.get))
         self.router.add("GET", "/healthz", self.healthz)
         self.router.add("GET", "/readyz", self.readyz)
         self.router.add("GET", "/metrics", self.metrics)
@@ -403,6 +414,7 @@ def _text_submit(body: MessageIn) -> TextSubmit:
         send_at=send_at,
         client_ref=body.client_ref,
         callback_url=body.callback_url,
+        overdue_days=body.overdue_days,
     )
 
 
@@ -425,10 +437,14 @@ def _accepted(message: Message, gateway: Gateway, *, duplicate: bool = False) ->
 
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document, generated from the msgspec types above."""
-    (message_in, batch_in, accepted, batch_out, message_out, error), components = msgspec.json.schema_components(
-        [MessageIn, BatchIn, Accepted, BatchOut, MessageOut, ErrorBody], ref_template="#/components/schemas/{name}"
+    (message_in, batch_in, accepted, batch_out, message_out, error, stop_state, import_out), components = (
+        msgspec.json.schema_components(
+            [MessageIn, BatchIn, Accepted, BatchOut, MessageOut, ErrorBody, StopStateOut, ImportOut],
+            ref_template="#/components/schemas/{name}",
+        )
     )
     error_wrapper = {"type": "object", "properties": {"error": error}, "required": ["error"]}
+    report_schemas, report_paths = openapi_paths(error_wrapper)
 
     def errors(*codes: int) -> dict[str, Any]:
         return {
@@ -440,11 +456,29 @@ def openapi_document() -> dict[str, Any]:
         return {str(code): {"description": description, "content": {"application/json": {"schema": schema}}}}
 
     security: list[dict[str, list[str]]] = [{"bearer": []}]
+    number = {"name": "number", "in": "path", "required": True, "schema": {"type": "string"}}
+    scope = {
+        "name": "scope",
+        "in": "query",
+        "required": False,
+        "description": "'account' (default: the account's brand list) or 'global' (admin accounts only)",
+        "schema": {"type": "string", "enum": ["account", "global"]},
+    }
+    stop_change = {
+        "type": "object",
+        "properties": {
+            "number": {"type": "string"},
+            "scope": {"type": "string"},
+            "stopped": {"type": "boolean"},
+            "changed": {"type": "boolean"},
+        },
+        "required": ["number", "scope", "stopped", "changed"],
+    }
     return {
         "openapi": "3.1.0",
         "info": {"title": "smppgw HTTP API", "version": "1"},
         "components": {
-            "schemas": components,
+            "schemas": {**components, **report_schemas},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
         "paths": {
@@ -472,6 +506,45 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {**ok(200, message_out, "the message"), **errors(401, 404)},
                 }
             },
+            "/v1/stoplist": {
+                "post": {
+                    "summary": "Import numbers into the stop list: CSV, one number per line (first column)",
+                    "security": security,
+                    "parameters": [
+                        scope,
+                        {
+                            "name": "header",
+                            "in": "query",
+                            "required": False,
+                            "description": "'auto' (default): a first line without digits is a header; 'no'",
+                            "schema": {"type": "string", "enum": ["auto", "no"]},
+                        },
+                    ],
+                    "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}},
+                    "responses": {**ok(200, import_out, "counts and the first invalid lines"), **errors(400, 401, 403)},
+                }
+            },
+            "/v1/stoplist/{number}": {
+                "put": {
+                    "summary": "Stop a number (opt-out): marketing to it is refused",
+                    "security": security,
+                    "parameters": [number, scope],
+                    "responses": {**ok(200, stop_change, "stopped"), **errors(401, 403, 422, 503)},
+                },
+                "delete": {
+                    "summary": "Lift the stop",
+                    "security": security,
+                    "parameters": [number, scope],
+                    "responses": {**ok(200, stop_change, "released"), **errors(401, 403, 404, 422, 503)},
+                },
+                "get": {
+                    "summary": "Whether a number is stopped, with the history of changes",
+                    "security": security,
+                    "parameters": [number, scope],
+                    "responses": {**ok(200, stop_state, "the number's state"), **errors(401, 403, 422)},
+                },
+            },
+            **report_paths,
             "/healthz": {"get": {"summary": "Process alive", "responses": {"200": {"description": "alive"}}}},
             "/readyz": {
                 "get": {
@@ -487,6 +560,7 @@ def openapi_document() -> dict[str, Any]:
 _REASONS = {
     400: "malformed JSON",
     401: "missing or unknown bearer token",
+    403: "the account may not do this (admin only)",
     404: "no such message for this account",
     422: "invalid request (unknown field, bad number, empty or too long text, no route)",
     429: "account rate limit exceeded (see Retry-After)",

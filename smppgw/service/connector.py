@@ -54,6 +54,9 @@ class ConnectorEvents(Protocol):
 
     def message_failed(self, message: Message, status: int, state: State) -> None: ...
 
+    def window_closed(self, message: Message) -> None:
+        """The message's sending window closed while it waited in the queue: the service holds it again."""
+
     def receipt_pdu(self, connector: Connector, conn: SmppConnection, pdu: Pdu) -> None:
         """A deliver_sm / data_sm from the operator (receipt or MO); the service answers it."""
 
@@ -102,6 +105,7 @@ class Connector(ConnectionHandler):
         self.config = config
         self.events = events
         self.stats = ConnectorStats()
+        self.clock: Callable[[], float] = time.time  # wall clock, for sending windows (tests inject one)
         self.max_queue = max_queue
         self.concat_mode = CONCAT_MODES[config.concat]
         self.default_alphabet = ALPHABETS[config.default_alphabet]
@@ -201,6 +205,7 @@ class Connector(ConnectionHandler):
             return self._paused_until - now
         batch: list[tuple[Message, list[Part] | None, int]] = []
         free = sum(conn.session.window.free_slots for conn in self.link.connections if conn.has_free_slot)
+        wall = self.clock() if free > 0 and self.queued else 0.0
         while free > 0 and self.queued:
             item = self._peek()
             if item is None:
@@ -211,6 +216,10 @@ class Connector(ConnectionHandler):
                 continue
             parts = None
             if part < 0:
+                if message.window_end <= wall:  # its quiet hours began while it queued: never sent late
+                    self._pop()
+                    self.events.window_closed(message)
+                    continue
                 try:
                     parts = self._build_parts(message)
                 except ValueError:  # cannot be encoded for this connector (alphabet) or too long

@@ -19,11 +19,13 @@ import msgspec
 
 from smppgw.config import AccountConfig, GatewayConfig
 from smppgw.core.message import SMPP_STATE_OF, Message, MessageIdGenerator, State, TrafficClass
-from smppgw.core.numbering import InvalidNumberError, normalise_msisdn
+from smppgw.core.numbering import InvalidNumberError, NumberInfo, normalise_msisdn
 from smppgw.core.routing import NoRouteError, RoutingTable
 from smppgw.core.throttle import TokenBucket, default_burst
 from smppgw.net.connection import SmppConnection
 from smppgw.obs.logging import get_logger
+from smppgw.policy.calendar import WorkCalendar
+from smppgw.policy.windows import SendWindows
 from smppgw.smpp.concat import segment_count
 from smppgw.smpp.constants import (
     CommandStatus,
@@ -49,11 +51,12 @@ from smppgw.smpp.pdu import (
 from smppgw.smpp.receipt import ReceiptError, read_receipt
 from smppgw.smpp.text import Encoding, decode_short_message
 from smppgw.smpp.timefmt import SmppTimeError, format_absolute_time, parse_smpp_time
-from smppgw.store.base import ReceiptRecord, Recovery, SegmentRow, Store
+from smppgw.store.base import ReceiptRecord, Recovery, SegmentRow, StopEvent, Store
 
 from .callbacks import CallbackOutbox
 from .connector import Connector, Segment
 from .errors import SubmitRefusedError
+from .policy import Policies, Slot, next_local_day
 from .upstream import UpstreamReceipts
 
 log = get_logger("smppgw.gateway")
@@ -79,7 +82,9 @@ class GatewayStats:
         "acked_receipts_in",
         "cancelled",
         "final",
+        "held",
         "mo_received",
+        "mo_stops",
         "receipts_by_state",
         "receipts_in",
         "receipts_unmatched",
@@ -98,6 +103,8 @@ class GatewayStats:
         self.acked_receipts_in = 0
         self.final: dict[str, int] = {}
         self.mo_received = 0
+        self.mo_stops = 0
+        self.held = 0  # times a message was held for its window (quiet hours) or a full cap day
         self.cancelled = 0
         self.store_failures = 0
 
@@ -114,6 +121,7 @@ class TextSubmit(msgspec.Struct, frozen=True, kw_only=True):
     send_at: float | None = None  # epoch seconds
     client_ref: str | None = None
     callback_url: str | None = None
+    overdue_days: int | None = None  # collection: days overdue (the account's default when absent)
 
 
 class Account:
@@ -130,14 +138,26 @@ class Account:
 class Gateway:
     """Owns the message lifecycle between upstream sessions, the store and the connectors."""
 
-    def __init__(self, config: GatewayConfig, store: Store, router: RoutingTable, *, max_pending_rows: int = 200_000):
+    def __init__(
+        self,
+        config: GatewayConfig,
+        store: Store,
+        router: RoutingTable,
+        *,
+        max_pending_rows: int = 200_000,
+        clock: Callable[[], float] = time.time,
+        calendar: WorkCalendar | None = None,
+    ):
         self.config = config
+        self.clock = clock  # wall clock (epoch seconds); tests inject one to run days of policy without sleeping
         self.store = store
         self.router = router
         self.stats = GatewayStats()
         self.max_pending_rows = max_pending_rows
         now = time.monotonic()
         self.accounts = {a.system_id: Account(a, now) for a in config.accounts}
+        windows = SendWindows(calendar if calendar is not None else WorkCalendar.load(config.policy.calendar_dir))
+        self.policies = Policies(config.policy, windows, {a.system_id: a for a in config.accounts})
         self.connectors: dict[str, Connector] = {}
         self.live: dict[str, Message] = {}
         self.upstream = UpstreamReceipts(self)
@@ -149,6 +169,7 @@ class Gateway:
         self._scheduled: list[tuple[float, int, Message]] = []  # heap by send_at
         self._deadlines: list[tuple[float, int, Message]] = []  # heap by the next time the sweeper must look
         self._tiebreak = itertools.count()
+        self._next_prune = 0.0
 
     def add_connector(self, connector: Connector) -> None:
         self.connectors[connector.name] = connector
@@ -159,18 +180,22 @@ class Gateway:
         """Validate and build the message for ``pdu``; raises ``SubmitRefusedError`` with the status to answer."""
         if not pdu.source_addr:
             raise SubmitRefusedError(CommandStatus.ESME_RINVSRCADR, "invalid_sender", "empty source_addr")
-        traffic_class = TrafficClass(account.config.default_class)
-        dest, connector, operator = self._route(account, pdu.destination_addr, traffic_class)
+        traffic_class = _smpp_class(account.config, pdu)
+        dest, connector, info = self._route(account, pdu.destination_addr, traffic_class)
         message = self._build_message(
             account, pdu=pdu, dest=dest, traffic_class=traffic_class, connector=connector, origin=origin
         )
-        message.operator = operator
+        message.operator = _operator(info)
+        if traffic_class is TrafficClass.COLLECTION:
+            message.overdue_days = _smpp_overdue_days(account.config, pdu)
+        self.policies.check_stop_list(account.config, message)
         self._check_capacity(account, connector, message.segments)
+        self._reserve_cap(account, message, info)
         return message
 
     def accept_text(self, account: Account, request: TextSubmit) -> Message:
         """Validate and build a message submitted as text (HTTP API); raises ``SubmitRefusedError``."""
-        now = time.time()
+        now = self.clock()
         traffic_class = TrafficClass(request.traffic_class or account.config.default_class)
         sender = request.sender.strip()
         if not sender or len(sender) > 20 or (not sender.lstrip("+").isdigit() and len(sender) > 11):
@@ -179,7 +204,7 @@ class Gateway:
             )
         if not request.text:
             raise SubmitRefusedError(CommandStatus.ESME_RINVMSGLEN, "empty_text", "text is empty")
-        dest, connector, operator = self._route(account, request.to, traffic_class)
+        dest, connector, info = self._route(account, request.to, traffic_class)
         validity = request.validity if request.validity is not None else DEFAULT_VALIDITY
         if validity <= 0:
             raise SubmitRefusedError(CommandStatus.ESME_RINVEXPIRY, "invalid_validity", "validity must be positive")
@@ -196,22 +221,40 @@ class Gateway:
             registered_delivery=request.callback_url is not None,
             text=request.text,
             connector=connector.name,
-            operator=operator,
+            operator=_operator(info),
             created_at=now,
             send_at=request.send_at if request.send_at is not None and request.send_at > now + 1.0 else None,
             expires_at=max(request.send_at or now, now) + validity,
             client_ref=request.client_ref,
             callback_url=request.callback_url,
         )
+        if traffic_class is TrafficClass.COLLECTION:
+            overdue = request.overdue_days
+            message.overdue_days = account.config.default_overdue_days if overdue is None else overdue
         _apply_source_rules(message, connector)
         self._count_segments(message, account, connector)
         message.smsc_ids = [None] * message.segments
         message.part_states = [None] * message.segments
+        self.policies.check_stop_list(account.config, message)
         self._check_capacity(account, connector, message.segments)
+        self._reserve_cap(account, message, info)
         return message
 
-    def _route(self, account: Account, raw_dest: str, traffic_class: TrafficClass) -> tuple[str, Connector, str]:
-        """(normalised number, connector, operator key) or ``SubmitRefusedError`` (ESME_RINVDSTADR)."""
+    def _reserve_cap(self, account: Account, message: Message, info: NumberInfo | None) -> None:
+        """A collection message takes a slot on the local day it is planned to go out (its window's opening)."""
+        if message.traffic_class is not TrafficClass.COLLECTION:
+            return
+        at = max(message.created_at, message.send_at or 0.0)
+        slot = self.policies.slot(message, info, at)
+        if slot is None or slot.opens >= message.expires_at:
+            return  # it can never go out: it will end EXPIRED without using a slot
+        self.policies.reserve_cap(account.config, message, info, slot.opens)
+        self.store.cap_reserve(message.id, message.account, message.dest, self.policies.ledger.day_of(message.id) or 0)
+
+    def _route(
+        self, account: Account, raw_dest: str, traffic_class: TrafficClass
+    ) -> tuple[str, Connector, NumberInfo | None]:
+        """(normalised number, connector, what the plan knows of the number) or ``SubmitRefusedError``."""
         try:
             dest = normalise_msisdn(raw_dest)
             route = self.router.route(dest, traffic_class.value, account.config.system_id)
@@ -224,7 +267,7 @@ class Gateway:
             raise SubmitRefusedError(
                 CommandStatus.ESME_RINVDSTADR, "no_route", f"connector {route.connector} is not running"
             )
-        return dest, connector, route.operator or ""
+        return dest, connector, route.info
 
     def _count_segments(self, message: Message, account: Account, connector: Connector) -> None:
         assert message.text is not None
@@ -260,7 +303,7 @@ class Gateway:
         connector: Connector,
         origin: str,
     ) -> Message:
-        now = time.time()
+        now = self.clock()
         raw = pdu.short_message if isinstance(pdu, SubmitSm) else b""
         payload_tlv = get_tlv(pdu.tlvs, Tag.MESSAGE_PAYLOAD)
         if payload_tlv is not None and not raw:
@@ -343,6 +386,7 @@ class Gateway:
                 self._dispatch(message)
             else:
                 self.stats.store_failures += 1
+                self.policies.ledger.release(message.id)
             then(ok)
 
         self.store.after_commit(committed)
@@ -362,23 +406,57 @@ class Gateway:
         self.stats.rejected[code] = self.stats.rejected.get(code, 0) + 1
 
     def _dispatch(self, message: Message) -> None:
-        if message.send_at is not None and message.send_at > time.time():
-            message.state = State.SCHEDULED
-            heapq.heappush(self._scheduled, (message.send_at, next(self._tiebreak), message))
+        """Queue the message on its connector, or wait: for its send time (SCHEDULED) or for the recipient's
+        sending window and a free cap day (HELD). One that cannot go out before its validity ends is EXPIRED."""
+        now = self.clock()
+        at = now if message.send_at is None or message.send_at < now else message.send_at
+        klass = message.traffic_class
+        if klass in self.policies.hours or klass is TrafficClass.COLLECTION:
+            slot = self._policy_slot(message, at)
+            if slot is None:
+                self._finish(message, State.EXPIRED, 0)
+                return
+            at, message.window_end = slot
+        if at > now:
+            held = message.send_at is None or at > message.send_at
+            if held and message.state is not State.HELD:
+                self.stats.held += 1
+                self.store.set_state(message.id, State.HELD, now)
+            message.state = State.HELD if held else State.SCHEDULED
+            heapq.heappush(self._scheduled, (at, next(self._tiebreak), message))
             return
         message.state = State.QUEUED
         self.connectors[message.connector].enqueue(message)
 
+    def _policy_slot(self, message: Message, at: float) -> Slot | None:
+        """The first window from ``at`` on a day with a cap slot for the message; None if none before it expires."""
+        info = self.router.resolver.resolve(message.dest)
+        for _ in range(40):  # at most one move per day of a month
+            slot = self.policies.slot(message, info, at)
+            if slot is None or slot.opens >= message.expires_at:
+                return None
+            if self.policies.move_cap(message, info, slot.opens):
+                day = self.policies.ledger.day_of(message.id)
+                if day is not None:
+                    self.store.cap_reserve(message.id, message.account, message.dest, day)
+                return slot
+            at = next_local_day(info, slot.opens)  # that day is full: try the next one
+        return None
+
+    def window_closed(self, message: Message) -> None:
+        """The connector reached a message after its window closed (a backlog): hold it for the next window."""
+        self._dispatch(message)
+
     # ------------------------------------------------------------------ connector events
 
     def commit_submitting(self, messages: list[Message], then: Callable[[bool], None]) -> None:
-        now = time.time()
+        now = self.clock()
         for message in messages:
             self.store.set_state(message.id, State.SUBMITTING, now)
         self.store.after_commit(then)
 
     def part_accepted(self, connector: Connector, message: Message, part: int, smsc_id: str) -> None:
-        now = time.time()
+        now = self.clock()
         message.smsc_ids[part] = smsc_id
         if message.submitted_at is None:
             message.submitted_at = now
@@ -408,9 +486,7 @@ class Gateway:
             return
         reply_type = DeliverSmResp if isinstance(pdu, DeliverSm) else DataSmResp
         if not is_delivery_receipt(pdu.esm_class):
-            self.stats.mo_received += 1  # mobile-originated: no MO routing configured; acknowledged and counted
-            log.debug("mo_received", connector=connector.name, source_addr=pdu.source_addr)
-            conn.send_response(reply_type(sequence=pdu.sequence))
+            self._mobile_originated(connector, conn, pdu, reply_type)
             return
         self.stats.receipts_in += 1
         short_message = pdu.short_message if isinstance(pdu, DeliverSm) else b""
@@ -434,7 +510,7 @@ class Gateway:
             state=receipt_state.name,
             err=err,
             done_date=done,
-            received_at=time.time(),
+            received_at=self.clock(),
             raw=raw,
             message_id=None if segment is None else segment[0].id,
             part=None if segment is None else segment[1],
@@ -457,6 +533,56 @@ class Gateway:
 
         self.store.after_commit(acknowledge)
 
+    def _mobile_originated(
+        self,
+        connector: Connector,
+        conn: SmppConnection,
+        pdu: DeliverSm | DataSm,
+        reply: type[DeliverSmResp | DataSmResp],
+    ) -> None:
+        """An MO message. A stop keyword ("STOP", "СТОП") puts its sender on the stop list, acknowledged once that
+        is durable; anything else is acknowledged and counted (no MO routing)."""
+        self.stats.mo_received += 1
+        raw = pdu.short_message if isinstance(pdu, DeliverSm) else b""
+        raw = raw or get_tlv(pdu.tlvs, Tag.MESSAGE_PAYLOAD) or b""
+        scope = None
+        if not pdu.esm_class & EsmClass.UDHI and len(raw) <= 64:
+            try:
+                text = decode_short_message(raw, pdu.data_coding, connector.default_alphabet)
+            except ValueError:
+                text = ""
+            scope = self.policies.mo_stop_scope(text, pdu.destination_addr)
+        try:
+            sender = normalise_msisdn(pdu.source_addr) if scope is not None else ""
+        except InvalidNumberError:
+            scope = None
+        if scope is None:
+            log.debug("mo_received", connector=connector.name, source_addr=pdu.source_addr)
+            conn.send_response(reply(sequence=pdu.sequence))
+            return
+        self.stats.mo_stops += 1
+        self.set_stopped(scope, sender, True, f"mo:{connector.name}")
+        log.info("mo_stop", connector=connector.name, scope=scope, source_addr=pdu.source_addr)
+
+        def acknowledge(ok: bool) -> None:
+            status = CommandStatus.ESME_ROK if ok else CommandStatus.ESME_RX_T_APPN
+            conn.send_response(reply(sequence=pdu.sequence, status=status))
+
+        self.store.after_commit(acknowledge)
+
+    # ------------------------------------------------------------------ stop list
+
+    def set_stopped(self, scope: str, msisdn: str, stopped: bool, source: str) -> bool:
+        """Stop (or release) ``msisdn`` in ``scope`` now; recorded in the store (await ``after_commit`` to know it
+        is durable). Returns False if nothing changed (nothing is recorded then)."""
+        stop_list = self.policies.stoplist
+        changed = stop_list.add(scope, msisdn) if stopped else stop_list.remove(scope, msisdn)
+        if changed:
+            self.store.stop_change(
+                StopEvent(scope=scope, msisdn=msisdn, stopped=stopped, at=self.clock(), source=source)
+            )
+        return changed
+
     def _apply_receipt(
         self, connector: Connector, segment: Segment, record: ReceiptRecord, state: MessageState | None
     ) -> None:
@@ -474,7 +600,10 @@ class Gateway:
             connector.correlator.forget(smsc_id, segment)
 
     def _finish(self, message: Message, state: State, status: int) -> None:
-        now = time.time()
+        now = self.clock()
+        not_sent = message.state in _NOT_SENT and message.traffic_class is TrafficClass.COLLECTION
+        if not_sent and self.policies.ledger.release(message.id):  # it never reached the recipient: slot freed
+            self.store.cap_release(message.id)
         message.state = state
         message.status = status
         message.done_at = now
@@ -534,12 +663,15 @@ class Gateway:
     def sweep(self) -> None:
         """Release due scheduled messages, expire what outlived its validity, end receiptless ones as UNKNOWN.
         Both are heaps by time, so a sweep costs what is due, not what is live (1M messages may await receipts)."""
-        now = time.time()
+        now = self.clock()
         while self._scheduled and self._scheduled[0][0] <= now:
             _, _, message = heapq.heappop(self._scheduled)
             if not message.state.is_final:
-                message.send_at = None
-                self._dispatch(message)
+                self._dispatch(message)  # checks the window again: a message is never released early
+        if now >= self._next_prune:
+            self._next_prune = now + 3600.0
+            for message_id in self.policies.ledger.prune(datetime.fromtimestamp(now, UTC).date().toordinal()):
+                self.store.cap_release(message_id)
         while self._deadlines and self._deadlines[0][0] <= now:
             _, _, message = heapq.heappop(self._deadlines)
             if message.state.is_final or self.live.get(message.id) is not message:
@@ -577,6 +709,8 @@ class Gateway:
         if recovery.max_message_id:
             self._ids = MessageIdGenerator(int(recovery.max_message_id, 16))
         self._receipt_ids = recovery.max_receipt_id
+        self.policies.stoplist.load(recovery.stoplist)
+        self.policies.ledger.load(recovery.cap_reservations)
         for message in recovery.open_messages:
             connector = self.connectors.get(message.connector)
             if connector is None:
@@ -600,7 +734,7 @@ class Gateway:
             else:
                 counts["fate_unknown"] += 1
                 self._finish(message, State.UNKNOWN, CommandStatus.ESME_RUNKNOWNERR)
-        now = time.time()
+        now = self.clock()
         mono = time.monotonic()
         for record in recovery.unmatched_receipts:
             connector = self.connectors.get(record.connector)
@@ -632,6 +766,49 @@ class _ParkedReceipt:
 
 
 _SAR_TAGS = frozenset({Tag.SAR_MSG_REF_NUM, Tag.SAR_TOTAL_SEGMENTS, Tag.SAR_SEGMENT_SEQNUM})
+_NOT_SENT = frozenset({State.ACCEPTED, State.QUEUED, State.SCHEDULED, State.HELD})
+
+
+def _operator(info: NumberInfo | None) -> str:
+    return "" if info is None else info.operator
+
+
+def _smpp_class(account: AccountConfig, pdu: SubmitSm | DataSm) -> TrafficClass:
+    """The class of an SMPP message: the account's TLV, then its service_type and source mappings, then its
+    default. An unknown class name in the TLV is refused (ESME_RINVOPTPARAMVAL)."""
+    if account.class_tlv:
+        value = get_tlv(pdu.tlvs, account.class_tlv)
+        if value is not None:
+            name = value.rstrip(b"\x00").decode("ascii", "replace").strip().lower()
+            try:
+                return TrafficClass(name)
+            except ValueError:
+                raise SubmitRefusedError(
+                    CommandStatus.ESME_RINVOPTPARAMVAL, "invalid_class", f"unknown traffic class {name!r}"
+                ) from None
+    if account.class_by_service_type:
+        mapped = account.class_by_service_type.get(pdu.service_type)
+        if mapped is not None:
+            return TrafficClass(mapped)
+    if account.class_by_source:
+        mapped = account.class_by_source.get(pdu.source_addr)
+        if mapped is not None:
+            return TrafficClass(mapped)
+    return TrafficClass(account.default_class)
+
+
+def _smpp_overdue_days(account: AccountConfig, pdu: SubmitSm | DataSm) -> int:
+    """Overdue days from the account's TLV (ASCII digits), else the account's default."""
+    if account.overdue_tlv:
+        value = get_tlv(pdu.tlvs, account.overdue_tlv)
+        if value is not None:
+            text = value.rstrip(b"\x00")
+            if not text.isdigit() or len(text) > 6:
+                raise SubmitRefusedError(
+                    CommandStatus.ESME_RINVOPTPARAMVAL, "invalid_overdue_days", "overdue days must be ASCII digits"
+                )
+            return int(text)
+    return account.default_overdue_days
 
 
 def _aggregate(part_states: list[str | None] | list[str]) -> State:

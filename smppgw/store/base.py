@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Protocol
 
 import msgspec
@@ -46,6 +46,8 @@ class Recovery(msgspec.Struct, kw_only=True):
     callbacks: list[PendingCallback]  # HTTP callbacks not delivered yet
     max_message_id: str | None
     max_receipt_id: int
+    stoplist: list[tuple[str, str]] = msgspec.field(default_factory=list)  # (scope, msisdn) currently stopped
+    cap_reservations: list[tuple[str, str, int, str]] = msgspec.field(default_factory=list)  # account, msisdn, day, id
 
 
 class PendingCallback(msgspec.Struct, kw_only=True):
@@ -59,12 +61,38 @@ class PendingCallback(msgspec.Struct, kw_only=True):
     created_at: float
 
 
+class StopEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """One change of the stop list: a number stopped (opt-out) or released, when and by what."""
+
+    scope: str
+    msisdn: str
+    stopped: bool
+    at: float
+    source: str  # "http:<account>", "cli", "mo:<connector>", "import:<account>"
+
+
 class MessageView(msgspec.Struct, kw_only=True):
     """A message with its evidence, for query_sm and the HTTP status endpoint."""
 
     message: Message
     segments: list[SegmentRow]
     receipts: list[ReceiptRecord]
+
+
+class ReportRow(msgspec.Struct, frozen=True, gc=False):
+    """One message as a traffic report sees it (positional: the SQLite store builds it straight from a row).
+
+    ``state`` is the current one (the live state while open); ``submitted_at`` is its first segment's submit time,
+    ``None`` if no part reached an operator."""
+
+    account: str
+    traffic_class: str
+    operator: str
+    state: str
+    segments: int
+    created_at: float
+    submitted_at: float | None
+    done_at: float | None
 
 
 class StoreStats:
@@ -117,7 +145,18 @@ class Store(Protocol):
     def callback_done(self, message_id: str, http_status: int, at: float) -> None:
         """Delivered (2xx) or given up (``http_status`` 0 or the last status): the outbox row goes."""
 
+    def stop_change(self, event: StopEvent) -> None:
+        """Record a stop-list change (the current state and the log)."""
+
+    def cap_reserve(self, message_id: str, account: str, msisdn: str, day: int) -> None:
+        """Record (or move) a message's collection-cap reservation."""
+
+    def cap_release(self, message_id: str) -> None: ...
+
     def after_commit(self, callback: CommitCallback) -> None: ...
+
+    async def stop_history(self, msisdn: str) -> list[StopEvent]:
+        """Every recorded change of ``msisdn`` in any scope, oldest first."""
 
     async def recover(self) -> Recovery: ...
 
@@ -128,3 +167,9 @@ class Store(Protocol):
 
     async def find_by_client_refs(self, account: str, client_refs: list[str]) -> dict[str, str]:
         """client_ref → message id for those of ``client_refs`` the account already used."""
+
+    def report_rows(
+        self, accounts: Sequence[str] | None, since: float, until: float, chunk: int = 5000
+    ) -> AsyncIterator[list[ReportRow]]:
+        """The messages of ``accounts`` (``None``: every account) created in ``[since, until)``, in id order, in
+        lists of at most ``chunk``. Each chunk is a separate short read (no snapshot over the whole report)."""

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from collections.abc import AsyncIterator, Sequence
 
 import msgspec
 
 from smppgw.core.message import Message, State
 
-from .base import CommitCallback, MessageView, PendingCallback, ReceiptRecord, Recovery, SegmentRow, StoreStats
+from .base import (
+    CommitCallback,
+    MessageView,
+    PendingCallback,
+    ReceiptRecord,
+    Recovery,
+    ReportRow,
+    SegmentRow,
+    StopEvent,
+    StoreStats,
+)
 
 
 class MemoryStore:
@@ -21,6 +32,9 @@ class MemoryStore:
         self.receipts: dict[int, ReceiptRecord] = {}
         self.callbacks: dict[str, PendingCallback] = {}
         self.callback_outcomes: list[tuple[str, int, float]] = []
+        self.stoplist: dict[tuple[str, str], StopEvent] = {}
+        self.stoplist_log: list[StopEvent] = []
+        self.cap_ledger: dict[str, tuple[str, str, int]] = {}
         self._pending: list[tuple[str, tuple[object, ...]]] = []
         self._callbacks: list[CommitCallback] = []
         self._scheduled = False
@@ -81,6 +95,18 @@ class MemoryStore:
     def callback_done(self, message_id: str, http_status: int, at: float) -> None:
         self._queue("callback_done", message_id, http_status, at)
 
+    def stop_change(self, event: StopEvent) -> None:
+        self._queue("stop", event)
+
+    def cap_reserve(self, message_id: str, account: str, msisdn: str, day: int) -> None:
+        self._queue("cap", message_id, (account, msisdn, day))
+
+    def cap_release(self, message_id: str) -> None:
+        self._queue("cap", message_id, None)
+
+    async def stop_history(self, msisdn: str) -> list[StopEvent]:
+        return [e for e in self.stoplist_log if e.msisdn == msisdn]
+
     def after_commit(self, callback: CommitCallback) -> None:
         self._callbacks.append(callback)
         self._schedule()
@@ -137,6 +163,18 @@ class MemoryStore:
             stored_callback = self.callbacks.get(str(message_id))
             if stored_callback is not None:
                 stored_callback.attempts, stored_callback.next_at = int(str(attempts)), float(str(next_at))
+        elif op == "stop":
+            event = args[0]
+            assert isinstance(event, StopEvent)
+            self.stoplist[(event.scope, event.msisdn)] = event
+            self.stoplist_log.append(event)
+        elif op == "cap":
+            message_id, reservation = args
+            if reservation is None:
+                self.cap_ledger.pop(str(message_id), None)
+            else:
+                assert isinstance(reservation, tuple)
+                self.cap_ledger[str(message_id)] = reservation
         elif op == "callback_done":
             message_id, http_status, at = args
             self.callbacks.pop(str(message_id), None)
@@ -164,6 +202,8 @@ class MemoryStore:
             callbacks=[copy.deepcopy(c) for c in sorted(self.callbacks.values(), key=lambda c: c.next_at)],
             max_message_id=max(self.messages, default=None),
             max_receipt_id=max(self.receipts, default=0),
+            stoplist=[key for key, event in self.stoplist.items() if event.stopped],
+            cap_reservations=[(a, n, d, mid) for mid, (a, n, d) in self.cap_ledger.items()],
         )
 
     async def find_by_client_ref(self, account: str, client_ref: str) -> str | None:
@@ -183,3 +223,27 @@ class MemoryStore:
             view.smsc_ids[row.part] = row.smsc_id
         receipts = [r for r in self.receipts.values() if r.message_id == message_id]
         return MessageView(message=view, segments=segments, receipts=receipts)
+
+    async def report_rows(
+        self, accounts: Sequence[str] | None, since: float, until: float, chunk: int = 5000
+    ) -> AsyncIterator[list[ReportRow]]:
+        first_submit: dict[str, float] = {}
+        for (message_id, _), row in self.segments.items():
+            first_submit[message_id] = min(row.submitted_at, first_submit.get(message_id, row.submitted_at))
+        wanted = None if accounts is None else set(accounts)
+        rows = [
+            ReportRow(
+                m.account,
+                m.traffic_class.value,
+                m.operator,
+                m.state.value,
+                m.segments,
+                m.created_at,
+                first_submit.get(m.id),
+                m.done_at,
+            )
+            for _, m in sorted(self.messages.items())
+            if since <= m.created_at < until and (wanted is None or m.account in wanted)
+        ]
+        for start in range(0, len(rows), chunk):
+            yield rows[start : start + chunk]

@@ -90,6 +90,30 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE TABLE callback_outcomes (message_id TEXT NOT NULL, http_status INTEGER NOT NULL, at REAL NOT NULL);
     """,
+    # 4: sending policies. The stop list (current state per scope and number, plus an append-only log of every
+    # change: evidence of an opt-out and of who lifted it), collection-cap reservations (one row per message, by
+    # recipient-local day) and the overdue days a collection message came with.
+    """
+    ALTER TABLE messages ADD COLUMN overdue_days INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE stoplist (
+        scope TEXT NOT NULL,
+        msisdn INTEGER NOT NULL,
+        stopped INTEGER NOT NULL,
+        at REAL NOT NULL,
+        source TEXT NOT NULL,
+        PRIMARY KEY (scope, msisdn)
+    ) WITHOUT ROWID;
+    CREATE TABLE stoplist_log (scope TEXT NOT NULL, msisdn INTEGER NOT NULL, stopped INTEGER NOT NULL,
+                               at REAL NOT NULL, source TEXT NOT NULL);
+    CREATE INDEX stoplist_log_msisdn ON stoplist_log(msisdn);
+    CREATE TABLE cap_ledger (
+        message_id TEXT PRIMARY KEY,
+        account TEXT NOT NULL,
+        msisdn TEXT NOT NULL,
+        day INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX cap_ledger_day ON cap_ledger(day);
+    """,
 )
 
 

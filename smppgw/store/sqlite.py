@@ -14,7 +14,7 @@ import asyncio
 import concurrent.futures
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import aiosqlite
@@ -22,20 +22,30 @@ import msgspec
 
 from smppgw.core.message import Message, State, TrafficClass
 
-from .base import CommitCallback, MessageView, PendingCallback, ReceiptRecord, Recovery, SegmentRow, StoreStats
+from .base import (
+    CommitCallback,
+    MessageView,
+    PendingCallback,
+    ReceiptRecord,
+    Recovery,
+    ReportRow,
+    SegmentRow,
+    StopEvent,
+    StoreStats,
+)
 from .schema import migrate
 
 _MESSAGE_COLUMNS = (
     "id, account, origin, source_addr, source_ton, source_npi, dest, traffic_class, priority, registered_delivery, "
     "text, payload, data_coding, esm_class, tlvs, segments, connector, operator, created_at, send_at, expires_at, "
-    "client_ref, callback_url, state, status"
+    "client_ref, callback_url, state, status, overdue_days"
 )
 
 _QUALIFIED_COLUMNS = ", ".join(f"m.{name.strip()}" for name in _MESSAGE_COLUMNS.split(","))
 
 # Statement order in a transaction: inserts first, then updates, then deletes (see module docstring). A message
 # accepted, submitted and finished within one group is inserted, updated and deleted from open_messages in that order.
-_INSERT_MESSAGE = f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({','.join('?' * 25)})"
+_INSERT_MESSAGE = f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({','.join('?' * 26)})"
 _INSERT_OPEN = "INSERT INTO open_messages (id, state) VALUES (?, ?)"
 _INSERT_SEGMENT = (
     "INSERT OR REPLACE INTO segments (message_id, part, connector, smsc_id, submitted_at) VALUES (?,?,?,?,?)"
@@ -55,6 +65,10 @@ _INSERT_CALLBACK = (
 _RETRY_CALLBACK = "UPDATE callbacks SET attempts=?, next_at=? WHERE message_id=?"
 _CALLBACK_OUTCOME = "INSERT INTO callback_outcomes (message_id, http_status, at) VALUES (?,?,?)"
 _DELETE_CALLBACK = "DELETE FROM callbacks WHERE message_id=?"
+_UPSERT_STOP = "INSERT OR REPLACE INTO stoplist (scope, msisdn, stopped, at, source) VALUES (?,?,?,?,?)"
+_LOG_STOP = "INSERT INTO stoplist_log (scope, msisdn, stopped, at, source) VALUES (?,?,?,?,?)"
+_UPSERT_CAP = "INSERT OR REPLACE INTO cap_ledger (message_id, account, msisdn, day) VALUES (?,?,?,?)"
+_DELETE_CAP = "DELETE FROM cap_ledger WHERE message_id=?"
 _DELETE_OPEN = "DELETE FROM open_messages WHERE id=?"
 _DELETE_DUE = "DELETE FROM receipts_due WHERE id=?"
 _ORDER = (
@@ -66,6 +80,9 @@ _ORDER = (
     _INSERT_DELIVERY,
     _INSERT_CALLBACK,
     _CALLBACK_OUTCOME,
+    _UPSERT_STOP,  # one statement for stop and release, so changes of one number keep their order
+    _LOG_STOP,
+    _UPSERT_CAP,
     _UPDATE_OPEN,
     _UPDATE_FINAL,
     _LINK_RECEIPT,
@@ -73,7 +90,30 @@ _ORDER = (
     _DELETE_OPEN,
     _DELETE_DUE,
     _DELETE_CALLBACK,
+    _DELETE_CAP,
 )
+
+_REPORT_ROWS = (
+    "SELECT m.id, m.account, m.traffic_class, m.operator, coalesce(o.state, m.state), m.segments, m.created_at, "
+    "(SELECT min(s.submitted_at) FROM segments s WHERE s.message_id = m.id), m.done_at "
+    "FROM messages m LEFT JOIN open_messages o ON o.id = m.id "
+    "WHERE m.id {first} ? AND m.id < ? AND m.created_at >= ? AND m.created_at < ?{where} ORDER BY m.id LIMIT ?"
+)
+_ID_CLOCK_SLACK = 600.0
+"""Seconds an id may run ahead of its message's created_at: ids stay increasing when the clock steps back or
+4,096 ids are taken in one millisecond, so the scan looks this far past ``until`` (created_at decides)."""
+
+
+def _report_id_range(since: float, until: float) -> tuple[str, str]:
+    """The id range holding every message created in ``[since, until)``: an id is never below its creation
+    millisecond × 4096 (``MessageIdGenerator``), and at most ``_ID_CLOCK_SLACK`` above it."""
+    top = 16**16 - 1
+
+    def at(seconds: float) -> str:
+        return f"{min(top, max(0, int(seconds * 1000) << 12)):016x}"
+
+    return at(since), at(until + _ID_CLOCK_SLACK)
+
 
 _TLVS = msgspec.msgpack.Encoder()
 _TLVS_DECODE = msgspec.msgpack.Decoder(tuple[tuple[int, bytes], ...])
@@ -106,13 +146,14 @@ def _message_row(m: Message) -> tuple[Any, ...]:
         m.callback_url,
         m.state.value,
         m.status,
+        m.overdue_days,
     )
 
 
 def _message_from_row(row: Sequence[Any]) -> Message:
     (id_, account, origin, source_addr, source_ton, source_npi, dest, traffic_class, priority, registered_delivery,
      text, payload, data_coding, esm_class, tlvs, segments, connector, operator, created_at, send_at, expires_at,
-     client_ref, callback_url, state, status) = row  # fmt: skip
+     client_ref, callback_url, state, status, overdue_days) = row  # fmt: skip
     return Message(
         id=id_,
         account=account,
@@ -139,6 +180,7 @@ def _message_from_row(row: Sequence[Any]) -> Message:
         callback_url=callback_url,
         state=State(state),
         status=status,
+        overdue_days=overdue_days,
         smsc_ids=[None] * segments,
         part_states=[None] * segments,
     )
@@ -289,6 +331,17 @@ class SqliteStore:
         self._queue(_CALLBACK_OUTCOME, (message_id, http_status, at))
         self._queue(_DELETE_CALLBACK, (message_id,))
 
+    def stop_change(self, event: StopEvent) -> None:
+        row = (event.scope, int(event.msisdn), int(event.stopped), event.at, event.source)
+        self._queue(_UPSERT_STOP, row)
+        self._queue(_LOG_STOP, row)
+
+    def cap_reserve(self, message_id: str, account: str, msisdn: str, day: int) -> None:
+        self._queue(_UPSERT_CAP, (message_id, account, msisdn, day))
+
+    def cap_release(self, message_id: str) -> None:
+        self._queue(_DELETE_CAP, (message_id,))
+
     def after_commit(self, callback: CommitCallback) -> None:
         if self._failed is not None:
             asyncio.get_running_loop().call_soon(callback, False)
@@ -399,6 +452,16 @@ class SqliteStore:
                 "SELECT message_id, url, payload, attempts, next_at, created_at FROM callbacks ORDER BY next_at"
             )
         ]
+        stoplist = [
+            (scope, str(msisdn))
+            for scope, msisdn in await self._fetchall("SELECT scope, msisdn FROM stoplist WHERE stopped = 1")
+        ]
+        reservations = [
+            (account, msisdn, int(day), message_id)
+            for message_id, account, msisdn, day in await self._fetchall(
+                "SELECT message_id, account, msisdn, day FROM cap_ledger"
+            )
+        ]
         (max_id,) = (await self._fetchall("SELECT max(id) FROM messages"))[0]
         (max_receipt,) = (await self._fetchall("SELECT coalesce(max(id), 0) FROM receipts"))[0]
         return Recovery(
@@ -408,7 +471,17 @@ class SqliteStore:
             callbacks=callbacks,
             max_message_id=max_id,
             max_receipt_id=int(max_receipt),
+            stoplist=stoplist,
+            cap_reservations=reservations,
         )
+
+    async def stop_history(self, msisdn: str) -> list[StopEvent]:
+        return [
+            StopEvent(scope=scope, msisdn=msisdn, stopped=bool(stopped), at=at, source=source)
+            for scope, stopped, at, source in await self._fetchall(
+                "SELECT scope, stopped, at, source FROM stoplist_log WHERE msisdn = ? ORDER BY rowid", (int(msisdn),)
+            )
+        ]
 
     async def find_by_client_ref(self, account: str, client_ref: str) -> str | None:
         return (await self.find_by_client_refs(account, [client_ref])).get(client_ref)
@@ -453,6 +526,25 @@ class SqliteStore:
         for segment in segments:
             message.smsc_ids[segment.part] = segment.smsc_id
         return MessageView(message=message, segments=segments, receipts=receipts)
+
+    async def report_rows(
+        self, accounts: Sequence[str] | None, since: float, until: float, chunk: int = 5000
+    ) -> AsyncIterator[list[ReportRow]]:
+        """Keyset pages over the primary key: ids encode the creation time (see ``_report_id_range``), so the
+        scan touches only the period's rows; each page is one short read, letting other reads interleave."""
+        low, high = _report_id_range(since, until)
+        where = "" if accounts is None else " AND m.account IN (SELECT value FROM json_each(?))"
+        names = () if accounts is None else (msgspec.json.encode(list(accounts)).decode(),)
+        first, after = ">=", low
+        while True:
+            rows = await self._fetchall(
+                _REPORT_ROWS.format(first=first, where=where), (after, high, since, until, *names, chunk)
+            )
+            if rows:
+                yield [ReportRow(*row[1:]) for row in rows]
+            if len(rows) < chunk:
+                return
+            first, after = ">", rows[-1][0]
 
 
 def _run_callbacks(callbacks: list[CommitCallback], *, ok: bool) -> None:

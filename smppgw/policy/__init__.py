@@ -1,0 +1,1 @@
+"""Pure sending-policy logic (DESIGN §5): production calendar, recipient-local hours, collection caps, stop list."""
