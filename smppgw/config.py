@@ -379,7 +379,7 @@ def _check_policy(policy: PolicyConfig) -> list[str]:
             if problem is not None:
                 problems.append(f"[policy.quiet_hours.{klass}] {name}: {problem}")
     problems += _check_caps(policy.collection_caps, "[policy.collection_caps]")
-    if policy.calendar_dir is not None and not Path(policy.calendar_dir).is_dir():
+    if policy.calendar_dir and not Path(policy.calendar_dir).is_dir():
         problems.append(f"[policy] calendar_dir: no such directory {policy.calendar_dir!r}")
     if any(not k.strip() for k in policy.mo_stop_keywords):
         problems.append("[policy] mo_stop_keywords must not be empty strings")

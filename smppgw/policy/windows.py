@@ -7,7 +7,7 @@ date's kind (the zones may be on different dates at the same instant).
 
 Local times come from real ``zoneinfo`` conversions, so historical offsets (the 2011 and 2014 changes, the 2016-2020
 regional ones) and zones that still have DST are handled. For speed, :class:`SendWindows` keeps, per (hours, zones,
-region), the allowed UTC intervals over a stretch of about twice the horizon and answers from them by bisection.
+region, horizon-long period), the allowed UTC intervals over two horizons and answers from them by bisection.
 """
 
 from __future__ import annotations
@@ -77,6 +77,10 @@ class _Spans(NamedTuple):
     ends: list[int]
 
 
+_Key = tuple[QuietHours, tuple[str, ...], str | None, int]
+"""(hours, zones, region with days of its own or None, period of ``at``)."""
+
+
 class SendWindows:
     """Answers "from when until when may this class go out to these zones" for instants in epoch seconds."""
 
@@ -87,7 +91,7 @@ class SendWindows:
         self.horizon = horizon_days * _DAY
         self._regions = calendar.regions
         self._zones: dict[str, ZoneInfo] = {}
-        self._spans: dict[tuple[QuietHours, tuple[str, ...], str | None], _Spans] = {}
+        self._spans: dict[_Key, _Spans] = {}
 
     def next_span(
         self, hours: QuietHours, zones: tuple[str, ...], at: float, region: str | None = None
@@ -104,17 +108,21 @@ class SendWindows:
             return at, math.inf
         if not zones:
             raise ValueError("zones must not be empty")
-        key = (hours, zones, region if region in self._regions else None)
+        # One entry per horizon-long period of ``at``: it covers that period and the next (plus a day each side),
+        # so instants far apart (scheduled messages) do not evict each other's entries.
+        period = int(at // self.horizon)
+        key = (hours, zones, region if region in self._regions else None, period)
         spans = self._spans.get(key)
-        if spans is None or not spans.lo <= at <= spans.hi - self.horizon - _DAY:
-            spans = self._build(key, math.floor(at) - _DAY, math.floor(at) + 2 * (self.horizon + _DAY))
+        if spans is None:
+            start = period * self.horizon
+            spans = self._build(key, start - _DAY, start + 2 * self.horizon + _DAY)
         i = bisect_right(spans.ends, at)
         if i == len(spans.ends) or spans.starts[i] >= at + self.horizon:
             return None
         opens = max(at, float(spans.starts[i]))
         cap = opens + self.horizon
         if spans.ends[i] >= spans.hi and spans.hi < cap:  # cut at the end of what was computed: look further
-            spans = self._build(key, math.floor(at) - _DAY, math.ceil(cap) + _DAY)
+            spans = self._build(key, spans.lo, math.ceil(cap) + _DAY)
             i = bisect_right(spans.ends, at)
         return opens, min(float(spans.ends[i]), cap)
 
@@ -125,8 +133,8 @@ class SendWindows:
 
     # ------------------------------------------------------------------ building
 
-    def _build(self, key: tuple[QuietHours, tuple[str, ...], str | None], lo: int, hi: int) -> _Spans:
-        hours, zones, region = key
+    def _build(self, key: _Key, lo: int, hi: int) -> _Spans:
+        hours, zones, region, _period = key
         allowed = self._zone_intervals(zones[0], hours, region, lo, hi)
         for name in zones[1:]:
             if not allowed:

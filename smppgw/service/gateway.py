@@ -156,7 +156,7 @@ class Gateway:
         self.max_pending_rows = max_pending_rows
         now = time.monotonic()
         self.accounts = {a.system_id: Account(a, now) for a in config.accounts}
-        windows = SendWindows(calendar if calendar is not None else WorkCalendar.load(config.policy.calendar_dir))
+        windows = SendWindows(calendar if calendar is not None else WorkCalendar.load(config.policy.calendar_dir or None))
         self.policies = Policies(config.policy, windows, {a.system_id: a for a in config.accounts})
         self.connectors: dict[str, Connector] = {}
         self.live: dict[str, Message] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -152,9 +153,7 @@ def test_report_carries_the_period_in_its_zone() -> None:
 
 
 def test_csv_has_header_groups_and_total_row() -> None:
-    report = aggregate(
-        [row("2025-03-01T10:00:00+03:00", latency=12.3456), row("2025-03-02T10:00:00+03:00", "queued")]
-    )
+    report = aggregate([row("2025-03-01T10:00:00+03:00", latency=12.3456), row("2025-03-02T10:00:00+03:00", "queued")])
     text = render_csv(report)
     assert text.endswith("\r\n")
     table = list(csv.reader(io.StringIO(text)))
@@ -288,7 +287,7 @@ def test_chunking_does_not_change_the_result(sample: list[ReportRow], cuts: list
     query = ReportQuery(accounts=None, since=0.0, until=4e9, group_by="day")
     chunked = ReportAggregator(query)
     bounds = [0, *sorted(min(c, len(sample)) for c in cuts), len(sample)]
-    for start, end in zip(bounds, bounds[1:], strict=False):
+    for start, end in itertools.pairwise(bounds):
         chunked.add(sample[start:end])
     whole = ReportAggregator(query)
     whole.add(sample)

@@ -59,7 +59,9 @@ async def add_many(store: Store, count: int, *, start: float = T0, step: float =
     await committed(store)
 
 
-async def collect(store: Store, accounts: list[str] | None, since: float, until: float, chunk: int = 5000) -> list:
+async def collect(
+    store: Store, accounts: list[str] | None, since: float, until: float, chunk: int = 5000
+) -> list[list[ReportRow]]:
     return [chunk_rows async for chunk_rows in store.report_rows(accounts, since, until, chunk)]
 
 
