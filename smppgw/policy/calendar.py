@@ -97,7 +97,8 @@ class WorkCalendar:
 
     @classmethod
     def load(cls, extra_dir: str | Path | None = None) -> WorkCalendar:
-        """The shipped ``ru-YYYY.csv`` files, then the files of ``extra_dir``, each replacing its whole year.
+        """The shipped ``ru-YYYY.csv`` files, then the files of ``extra_dir`` (None or "": none), each replacing its
+        whole year.
 
         Region names are checked against ``region_tz.csv``. Raises :class:`CalendarError` on a malformed file."""
         from smppgw.core.numbering import load_zones  # noqa: PLC0415 - numbering is only needed to check names
@@ -106,9 +107,9 @@ class WorkCalendar:
         files: dict[int, tuple[str, str]] = {}
         for name, text in _shipped_files():
             files[_year_of(name, f"smppgw/data/{_SHIPPED}/{name}")] = (f"smppgw/data/{_SHIPPED}/{name}", text)
-        if extra_dir is not None:
+        if extra_dir:  # None or "" (the config's "no extra calendars")
             for path in _extra_files(Path(extra_dir)):
-                files[_year_of(path.name, str(path))] = (str(path), path.read_text(encoding="utf-8-sig"))
+                files[_year_of(path.name, str(path))] = (str(path), _read(path))
         calendar = cls()
         for year, (where, text) in sorted(files.items()):
             calendar._add_year(year, _parse(io.StringIO(text, newline=""), where, year, known))
@@ -186,6 +187,13 @@ def _extra_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise CalendarError(f"{folder}: not a directory")
     return sorted(folder.glob("ru-*.csv"))
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CalendarError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
 
 
 def _year_of(name: str, where: str) -> int:

@@ -127,10 +127,11 @@ class TextSubmit(msgspec.Struct, frozen=True, kw_only=True):
 class Account:
     """An account at run time: its config, its rate limit and its bound sessions."""
 
-    __slots__ = ("bucket", "config", "sessions")
+    __slots__ = ("bucket", "config", "default_class", "sessions")
 
     def __init__(self, config: AccountConfig, now: float) -> None:
         self.config = config
+        self.default_class = TrafficClass(config.default_class)
         self.bucket = TokenBucket(config.rate, default_burst(config.rate), now)
         self.sessions: list[SmppConnection] = []
 
@@ -156,7 +157,9 @@ class Gateway:
         self.max_pending_rows = max_pending_rows
         now = time.monotonic()
         self.accounts = {a.system_id: Account(a, now) for a in config.accounts}
-        windows = SendWindows(calendar if calendar is not None else WorkCalendar.load(config.policy.calendar_dir or None))
+        if calendar is None:
+            calendar = WorkCalendar.load(config.policy.calendar_dir or None)
+        windows = SendWindows(calendar)
         self.policies = Policies(config.policy, windows, {a.system_id: a for a in config.accounts})
         self.connectors: dict[str, Connector] = {}
         self.live: dict[str, Message] = {}
@@ -180,7 +183,7 @@ class Gateway:
         """Validate and build the message for ``pdu``; raises ``SubmitRefusedError`` with the status to answer."""
         if not pdu.source_addr:
             raise SubmitRefusedError(CommandStatus.ESME_RINVSRCADR, "invalid_sender", "empty source_addr")
-        traffic_class = _smpp_class(account.config, pdu)
+        traffic_class = _smpp_class(account, pdu)
         dest, connector, info = self._route(account, pdu.destination_addr, traffic_class)
         message = self._build_message(
             account, pdu=pdu, dest=dest, traffic_class=traffic_class, connector=connector, origin=origin
@@ -773,9 +776,10 @@ def _operator(info: NumberInfo | None) -> str:
     return "" if info is None else info.operator
 
 
-def _smpp_class(account: AccountConfig, pdu: SubmitSm | DataSm) -> TrafficClass:
+def _smpp_class(owner: Account, pdu: SubmitSm | DataSm) -> TrafficClass:
     """The class of an SMPP message: the account's TLV, then its service_type and source mappings, then its
     default. An unknown class name in the TLV is refused (ESME_RINVOPTPARAMVAL)."""
+    account = owner.config
     if account.class_tlv:
         value = get_tlv(pdu.tlvs, account.class_tlv)
         if value is not None:
@@ -794,7 +798,7 @@ def _smpp_class(account: AccountConfig, pdu: SubmitSm | DataSm) -> TrafficClass:
         mapped = account.class_by_source.get(pdu.source_addr)
         if mapped is not None:
             return TrafficClass(mapped)
-    return TrafficClass(account.default_class)
+    return owner.default_class
 
 
 def _smpp_overdue_days(account: AccountConfig, pdu: SubmitSm | DataSm) -> int:

@@ -303,7 +303,10 @@ class MessageState(IntEnum):
 
     @property
     def is_final(self) -> bool:
-        return self not in (MessageState.ENROUTE, MessageState.ACCEPTED)
+        return self in _FINAL_MESSAGE_STATES
+
+
+_FINAL_MESSAGE_STATES: Final = frozenset({2, 3, 4, 5, 7, 8})  # all but ENROUTE (1) and ACCEPTED (6); ints hash alike
 
 
 class DestFlag(IntEnum):

@@ -145,8 +145,8 @@ def report(
     **params: str,
 ) -> Reply:
     """The report over ``PERIOD`` by day, with ``query`` (names that are not identifiers) and ``params`` over it."""
-    query = urlencode({**PERIOD, "group_by": "day", **(query or {}), **params})
-    return sync_request(gw.port, "GET", f"/v1/reports?{query}", token=token, headers=headers)
+    encoded = urlencode({**PERIOD, "group_by": "day", **(query or {}), **params})
+    return sync_request(gw.port, "GET", f"/v1/reports?{encoded}", token=token, headers=headers)
 
 
 def ok(reply: Reply) -> dict[str, Any]:

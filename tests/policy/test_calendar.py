@@ -176,3 +176,10 @@ def test_same_date_in_different_regions_is_fine(tmp_path: Path) -> None:
 def test_missing_extra_dir(tmp_path: Path) -> None:
     with pytest.raises(CalendarError, match="not a directory"):
         WorkCalendar.load(tmp_path / "nope")
+    assert WorkCalendar.load("").years == CAL.years  # the config's "no extra calendars"
+
+
+def test_not_utf8(tmp_path: Path) -> None:
+    (tmp_path / "ru-2027.csv").write_bytes(HEADER.encode() + "2027-03-10,holiday,Татарстан,\n".encode("cp1251"))
+    with pytest.raises(CalendarError, match=r"ru-2027\.csv: not UTF-8"):
+        WorkCalendar.load(tmp_path)
