@@ -1,10 +1,12 @@
-"""Stop-list endpoints and CLI end to end: the real daemon (SQLite, HTTP), durable across a restart."""
+"""Stop-list endpoints and CLI end to end: the real daemon (SQLite, HTTP), durable across a restart; the collection
+cap under concurrent HTTP submits."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ import pytest
 from smppgw.config import AccountConfig
 from smppgw.policy import cli
 
-from .api_helpers import ACME, OTHER, AppThread, make_config, message, sync_request
+from .api_helpers import ACME, OTHER, AppThread, make_config, message, store_rows, sync_request
 
 ADMIN = "admin-token"
 NUMBER = "79161234567"
@@ -133,3 +135,13 @@ def test_stop_list_survives_a_restart(tmp_path: Path) -> None:
         assert send(again, "marketing", to=number).code == "stop_listed"
     finally:
         again.stop()
+
+
+def test_concurrent_collection_submits_take_the_last_cap_slot_once(gw: AppThread) -> None:
+    """20 clients race for the recipient's one daily collection slot: exactly one wins, the rest get 422."""
+    number = "79165550000"
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        replies = list(pool.map(lambda _: send(gw, "collection", to=number), range(20)))
+    assert sorted(r.status for r in replies) == [202] + [422] * 19, replies
+    assert {r.code for r in replies if r.status == 422} == {"cap_exceeded"}
+    assert store_rows(gw.store_path, "SELECT count(*) FROM cap_ledger WHERE msisdn=?", (number,))[0][0] == 1

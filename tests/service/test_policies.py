@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -20,6 +21,7 @@ from smppgw.service.gateway import Account, Gateway, TextSubmit
 from smppgw.smpp.constants import CommandStatus
 from smppgw.smpp.pdu import DeliverSm, SubmitSm
 from smppgw.store.memory import MemoryStore
+from smppgw.store.sqlite import SqliteStore
 
 MOSCOW = "79001400000"  # Moscow, UTC+3
 SARATOV = "79001650000"  # UTC+4 since December 2020
@@ -38,7 +40,7 @@ class Clock:
         return self.now
 
 
-def make_gateway(clock: Clock, store: MemoryStore | None = None, **account: Any) -> Gateway:
+def make_gateway(clock: Clock, store: MemoryStore | SqliteStore | None = None, **account: Any) -> Gateway:
     config = GatewayConfig(
         accounts=(AccountConfig(system_id="acme", password="pw", rate=1e6, **account),),
         connectors=(ConnectorConfig(name="sim"),),
@@ -284,3 +286,35 @@ async def test_smpp_class_from_tlv_service_type_source_then_default() -> None:
     assert exc.value.status == CommandStatus.ESME_RINVOPTPARAMVAL
     with pytest.raises(SubmitRefusedError):
         gateway.accept_submit(acct, _submit_sm(source_addr="Collect", destination_addr=SARATOV, tlvs=((0x1401, b"x"),)))
+
+
+async def test_held_message_and_reservation_survive_a_restart_on_sqlite(tmp_path: Path) -> None:
+    clock = Clock(utc("2026-03-03T20:30:00"))  # 23:30 Moscow
+    store = SqliteStore(str(tmp_path / "gw.sqlite3"))
+    await store.open()
+    first = make_gateway(clock, store)
+    held = await submit(first, MOSCOW, "collection")
+    stopped = first.set_stopped("acme", SARATOV, True, "test")
+    await store.close()
+    assert held.state is State.HELD and stopped
+    store = SqliteStore(str(tmp_path / "gw.sqlite3"))
+    await store.open()
+    try:
+        second = make_gateway(clock, store)
+        counts = second.recover(await store.recover())
+        assert counts["requeued"] == 1
+        again = second.live[held.id]
+        assert again.state is State.HELD and again.traffic_class is TrafficClass.COLLECTION
+        with pytest.raises(SubmitRefusedError) as exc:
+            await submit(second, MOSCOW, "collection")
+        assert exc.value.code == "cap_exceeded"
+        with pytest.raises(SubmitRefusedError):
+            await submit(second, SARATOV, "marketing")
+        clock.now = utc("2026-03-04T04:59:00")
+        second.sweep()
+        assert again.state is State.HELD
+        clock.now = utc("2026-03-04T05:00:00")
+        second.sweep()
+        assert again.state is State.QUEUED
+    finally:
+        await store.close()
