@@ -184,6 +184,32 @@ class GatewayApp:
                 "smppgw_receipts_in", "Receipts received from operators", (), lambda: {(): gateway.stats.receipts_in}
             ),
             CounterSource(
+                "smppgw_messages_held",
+                "Times a message was held for its recipient's sending window or a full cap day",
+                (),
+                lambda: {(): gateway.stats.held},
+            ),
+            CounterSource(
+                "smppgw_messages_waiting",
+                "Messages held or scheduled, waiting for their time",
+                (),
+                lambda: {(): gateway.waiting},
+                kind="gauge",
+            ),
+            CounterSource(
+                "smppgw_stoplist_numbers",
+                "Numbers on stop lists, by scope",
+                ("scope",),
+                lambda: {(scope,): count for scope, count in gateway.policies.stoplist.scopes()},
+                kind="gauge",
+            ),
+            CounterSource(
+                "smppgw_mo",
+                "Mobile-originated messages from operators, and those that were stop requests",
+                ("kind",),
+                lambda: {("all",): gateway.stats.mo_received, ("stop",): gateway.stats.mo_stops},
+            ),
+            CounterSource(
                 "smppgw_receipts_unmatched",
                 "Receipts that did not match on arrival (parked)",
                 (),

@@ -174,6 +174,11 @@ class Gateway:
         self._tiebreak = itertools.count()
         self._next_prune = 0.0
 
+    @property
+    def waiting(self) -> int:
+        """Messages held or scheduled (the release heap; cancelled ones linger until their time)."""
+        return len(self._scheduled)
+
     def add_connector(self, connector: Connector) -> None:
         self.connectors[connector.name] = connector
 
