@@ -118,6 +118,7 @@ class Message(msgspec.Struct, kw_only=True):
     queue_order: int = 0  # position in its connector's queue (retried parts keep it, so order survives throttling)
     overdue_days: int = 0  # collection: days the debt is overdue (sets the daily cap)
     window_end: float = math.inf  # when its sending window closes (quiet hours); not persisted, recomputed
+    recheck: bool = False  # policies must be checked again just before it is sent (stop list); not persisted
 
 
 class MessageIdGenerator:

@@ -54,8 +54,9 @@ class ConnectorEvents(Protocol):
 
     def message_failed(self, message: Message, status: int, state: State) -> None: ...
 
-    def window_closed(self, message: Message) -> None:
-        """The message's sending window closed while it waited in the queue: the service holds it again."""
+    def may_send(self, message: Message) -> bool:
+        """Asked for a message flagged ``recheck`` or whose window closed while it queued: True to send it now;
+        False when the service took it back (held for its next window, or refused: its number was stop-listed)."""
 
     def receipt_pdu(self, connector: Connector, conn: SmppConnection, pdu: Pdu) -> None:
         """A deliver_sm / data_sm from the operator (receipt or MO); the service answers it."""
@@ -216,9 +217,8 @@ class Connector(ConnectionHandler):
                 continue
             parts = None
             if part < 0:
-                if message.window_end <= wall:  # its quiet hours began while it queued: never sent late
-                    self._pop()
-                    self.events.window_closed(message)
+                if (message.recheck or message.window_end <= wall) and not self.events.may_send(message):
+                    self._pop()  # the head is still this message (a re-queued copy goes to the tail)
                     continue
                 try:
                     parts = self._build_parts(message)

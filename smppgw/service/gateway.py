@@ -419,6 +419,10 @@ class Gateway:
         now = self.clock()
         at = now if message.send_at is None or message.send_at < now else message.send_at
         klass = message.traffic_class
+        if klass in self.policies.stop_classes:
+            message.recheck = True
+            if self._stopped_meanwhile(message):
+                return
         if klass in self.policies.hours or klass is TrafficClass.COLLECTION:
             slot = self._policy_slot(message, at)
             if slot is None:
@@ -451,9 +455,26 @@ class Gateway:
             at = next_local_day(info, slot.opens)  # that day is full: try the next one
         return None
 
-    def window_closed(self, message: Message) -> None:
-        """The connector reached a message after its window closed (a backlog): hold it for the next window."""
-        self._dispatch(message)
+    def may_send(self, message: Message) -> bool:
+        """Just before a flagged message is sent: refuse it if its number was stop-listed meanwhile, hold it again
+        if its window closed while it queued (a backlog); otherwise let it go."""
+        if self._stopped_meanwhile(message):
+            return False
+        if message.window_end <= self.clock():
+            self._dispatch(message)
+            return False
+        return True
+
+    def _stopped_meanwhile(self, message: Message) -> bool:
+        """An opt-out that arrived while the message waited wins: it ends REJECTED with the stop-list status."""
+        if (
+            not message.recheck
+            or self.policies.stoplist.stopped(self.policies.scope_of(message.account), message.dest) is None
+        ):
+            return False
+        account = self.accounts.get(message.account)
+        self._finish(message, State.REJECTED, account.config.stop_listed_status if account else 0x0402)
+        return True
 
     # ------------------------------------------------------------------ connector events
 

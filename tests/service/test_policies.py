@@ -318,3 +318,22 @@ async def test_held_message_and_reservation_survive_a_restart_on_sqlite(tmp_path
         assert again.state is State.QUEUED
     finally:
         await store.close()
+
+
+async def test_an_opt_out_while_held_or_queued_wins_over_the_send() -> None:
+    clock = Clock(utc("2026-03-03T20:30:00"))  # 23:30 Moscow: marketing is held until 09:00
+    gateway = make_gateway(clock)
+    held = await submit(gateway, MOSCOW, "marketing")
+    assert held.state is State.HELD
+    gateway.set_stopped("acme", MOSCOW, True, "test")
+    clock.now = utc("2026-03-04T06:00:00")
+    gateway.sweep()
+    assert held.state is State.REJECTED and held.status == 0x0402
+    queued_one = await submit(gateway, SARATOV, "marketing")
+    assert queued_one.state is State.QUEUED
+    gateway.set_stopped("*", SARATOV, True, "test")  # arrives while it waits in the connector's queue
+    connector = gateway.connectors["sim"]
+    connector.link = _FreeLink()  # type: ignore[assignment]
+    connector._send_what_we_can()
+    assert queued_one.state is State.REJECTED and queued_one.id not in queued(gateway)
+    assert connector.queued == 0
