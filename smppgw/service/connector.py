@@ -117,6 +117,7 @@ class Connector(ConnectionHandler):
         self._retries_pushed = 0  # tie-breaker: the heap never compares Message objects
         self._enqueued = 0
         self.queued = 0
+        self._committing = 0  # parts taken from the queue whose SUBMITTING commit is pending (they own a slot)
         now = time.monotonic()
         self.bucket = TokenBucket(config.rate, default_burst(config.rate, config.burst), now)
         self._rng = rng or random.Random()
@@ -205,7 +206,9 @@ class Connector(ConnectionHandler):
         if now < self._paused_until:
             return self._paused_until - now
         batch: list[tuple[Message, list[Part] | None, int]] = []
+        # parts taken but waiting for their SUBMITTING commit hold a slot each: never take more than the windows
         free = sum(conn.session.window.free_slots for conn in self.link.connections if conn.has_free_slot)
+        free -= self._committing
         wall = self.clock() if free > 0 and self.queued else 0.0
         while free > 0 and self.queued:
             item = self._peek()
@@ -281,8 +284,12 @@ class Connector(ConnectionHandler):
         if not batch:
             return
         fresh = [message for message, parts, _ in batch if parts is not None]
+        cost = sum(1 if parts is None else len(parts) for _, parts, _ in batch)
+        self._committing += cost
 
         def send_all(ok: bool) -> None:
+            self._committing -= cost
+            self._wakeup.set()  # slots they were holding may be free again
             if not ok:  # the store failed: these messages stay SUBMITTING-unknown; nothing is sent
                 return
             for message, parts, part in batch:
