@@ -36,7 +36,7 @@ from typing import Any
 
 import uvloop
 
-from smppgw.app import GatewayApp
+from smppgw.app import SWITCH_INTERVAL, GatewayApp
 from smppgw.config import (
     AccountConfig,
     ConnectorConfig,
@@ -330,6 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     options = parse_args(arguments)
     configure_logging("warning")
+    sys.setswitchinterval(SWITCH_INTERVAL)  # as the daemon runs (smppgw run)
     report = uvloop.run(bench(options))
     report["command"] = shlex.join(["python", "bench/priority_bench.py", *arguments])
     if "--json" in arguments:

@@ -8,11 +8,16 @@ sense on one loop selects it with ``@pytest.mark.asyncio(loop_factories=["asynci
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
 import uvloop
+
+from smppgw.app import SWITCH_INTERVAL
+
+sys.setswitchinterval(SWITCH_INTERVAL)  # as the daemon runs: the store's writer thread must not starve
 
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> Mapping[str, Callable[[], Any]]:

@@ -33,6 +33,7 @@ from .base import (
     StopEvent,
     StoreStats,
 )
+from .bulk import BulkStatement, bulk_delete, bulk_insert, bulk_update, max_variables, supports_bulk_update
 from .schema import migrate
 
 _MESSAGE_COLUMNS = (
@@ -113,6 +114,36 @@ def _report_id_range(since: float, until: float) -> tuple[str, str]:
         return f"{min(top, max(0, int(seconds * 1000) << 12)):016x}"
 
     return at(since), at(until + _ID_CLOCK_SLACK)
+
+
+_UPDATES: dict[str, tuple[str, tuple[str, ...], str]] = {
+    _UPDATE_OPEN: ("open_messages", ("state",), "id"),
+    _UPDATE_FINAL: ("messages", ("state", "status", "updated_at", "done_at"), "id"),
+    _LINK_RECEIPT: ("receipts", ("message_id", "part"), "id"),
+    _RETRY_CALLBACK: ("callbacks", ("attempts", "next_at"), "message_id"),
+}
+_DELETES: dict[str, tuple[str, str]] = {
+    _DELETE_OPEN: ("open_messages", "id"),
+    _DELETE_DUE: ("receipts_due", "id"),
+    _DELETE_CALLBACK: ("callbacks", "message_id"),
+    _DELETE_CAP: ("cap_ledger", "message_id"),
+}
+
+
+def _bulk_statements(db: sqlite3.Connection) -> dict[str, BulkStatement]:
+    """The multi-row form of every queued statement (see ``bulk``); updates stay row by row before SQLite 3.33."""
+    limit = max_variables(db)
+    bulk: dict[str, BulkStatement] = {}
+    for sql in _ORDER:
+        if sql in _UPDATES:
+            if supports_bulk_update():
+                table, columns, key = _UPDATES[sql]
+                bulk[sql] = bulk_update(table, columns, key, max_variables=limit)
+        elif sql in _DELETES:
+            bulk[sql] = bulk_delete(*_DELETES[sql], max_variables=limit)
+        else:
+            bulk[sql] = bulk_insert(sql[: sql.index("VALUES") + 7], sql.count("?"), max_variables=limit)
+    return bulk
 
 
 _TLVS = msgspec.msgpack.Encoder()
@@ -231,6 +262,7 @@ class SqliteStore:
         self._writer_task: asyncio.Task[None] | None = None
         self._closing = False
         self._failed: BaseException | None = None
+        self._bulk: dict[str, BulkStatement] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -243,11 +275,12 @@ class SqliteStore:
         self._writer_task = asyncio.create_task(self._write_loop(), name="store-writer")
 
     def _open_writer(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, cached_statements=256)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={self.synchronous}")
         db.execute("PRAGMA busy_timeout=5000")
         migrate(db)
+        self._bulk = _bulk_statements(db)
         return db
 
     async def close(self) -> None:
@@ -396,7 +429,11 @@ class SqliteStore:
             for sql in _ORDER:
                 rows = queues[sql]
                 if rows:
-                    db.executemany(sql, rows)
+                    bulk = self._bulk.get(sql)
+                    if bulk is not None and len(rows) > 1:
+                        bulk.run(db, rows)
+                    else:
+                        db.executemany(sql, rows)
         except BaseException:
             db.execute("ROLLBACK")
             raise
