@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import sys
 import time
@@ -317,6 +318,8 @@ def install_signal_handlers(app: GatewayApp) -> None:
 
 async def serve(config: GatewayConfig) -> None:
     app = GatewayApp(config)
+    gc.collect()
+    gc.freeze()  # the numbering plan, config and code objects: never traversed by a collection again
     install_signal_handlers(app)
     await app.run()
 
@@ -328,6 +331,12 @@ with 5 ms the store's writer thread starved for seconds (measured: bench/store_b
 commit within 120 s; with 0.1 ms, 277k rows/s). Every acknowledgement waits for that writer."""
 
 
+GC_THRESHOLDS = (50_000, 50, 1_000)
+"""Cyclic GC generations of the daemon (Python's default: 700, 10, 10). The hot path makes few cycles, but with the
+default thresholds a full collection over every live message ran every few seconds under load and was the p99
+(measured by `smppgw bench --rate 2400`: submit→resp p99 49 ms → 8.4 ms with these thresholds, p50 unchanged)."""
+
+
 def run_forever(config: GatewayConfig, *, loop: str = "auto") -> None:
     """Run the daemon on uvloop when available."""
     runner: Any = asyncio.run
@@ -336,4 +345,5 @@ def run_forever(config: GatewayConfig, *, loop: str = "auto") -> None:
     elif loop == "uvloop":
         raise RuntimeError("uvloop is not installed")
     sys.setswitchinterval(SWITCH_INTERVAL)
+    gc.set_threshold(*GC_THRESHOLDS)
     runner(serve(config))
