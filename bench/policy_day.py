@@ -52,7 +52,7 @@ from smppgw.config import (
 )
 from smppgw.core.message import Message, State, TrafficClass
 from smppgw.core.numbering import NumberInfo, NumberingPlan, default_plan
-from smppgw.policy.calendar import DayKind, WorkCalendar
+from smppgw.core.policy.calendar import DayKind, WorkCalendar
 from smppgw.service.connector import Connector
 from smppgw.service.errors import SubmitRefusedError
 from smppgw.service.gateway import Gateway, TextSubmit

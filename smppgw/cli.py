@@ -14,7 +14,7 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "run": ("smppgw.commands", "configure_run", "run", "run the gateway daemon"),
     "check-config": ("smppgw.commands", "configure_check_config", "check_config", "validate a configuration file"),
     "route": ("smppgw.commands", "configure_route", "route", "show how a number would be routed"),
-    "stoplist": ("smppgw.policy.cli", "configure", "main", "add, remove, show or import stop-list numbers"),
+    "stoplist": ("smppgw.http.stoplist_cli", "configure", "main", "add, remove, show or import stop-list numbers"),
     "sim": ("smppgw.sim.cli", "configure", "main", "run the built-in SMSC simulator"),
     "loadtest": ("smppgw.loadtest.cli", "configure", "main", "load-test an SMPP server and correlate receipts"),
     "bench": ("smppgw.bench.cli", "configure", "main", "benchmark the gateway end to end beside a direct baseline"),

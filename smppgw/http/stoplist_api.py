@@ -14,8 +14,8 @@ import io
 import msgspec
 
 from smppgw.core.numbering import InvalidNumberError, normalise_msisdn
+from smppgw.core.policy.stoplist import GLOBAL_SCOPE
 from smppgw.obs.logging import get_logger
-from smppgw.policy.stoplist import GLOBAL_SCOPE
 from smppgw.service.gateway import Account, Gateway
 
 from .types import Request, Response, error_response

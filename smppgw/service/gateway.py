@@ -20,12 +20,12 @@ import msgspec
 from smppgw.config import AccountConfig, GatewayConfig
 from smppgw.core.message import SMPP_STATE_OF, Message, MessageIdGenerator, State, TrafficClass
 from smppgw.core.numbering import InvalidNumberError, NumberInfo, normalise_msisdn
+from smppgw.core.policy.calendar import WorkCalendar
+from smppgw.core.policy.windows import SendWindows
 from smppgw.core.routing import NoRouteError, RoutingTable
 from smppgw.core.throttle import TokenBucket, default_burst
 from smppgw.net.connection import SmppConnection
 from smppgw.obs.logging import get_logger
-from smppgw.policy.calendar import WorkCalendar
-from smppgw.policy.windows import SendWindows
 from smppgw.smpp.concat import segment_count
 from smppgw.smpp.constants import (
     CommandStatus,

@@ -1,6 +1,6 @@
 """Sending policies applied to each message (DESIGN §5): the stop list, collection caps and recipient-local hours.
 
-The pure pieces live in ``smppgw.policy``; this module binds them to accounts and messages and turns a refusal into
+The pure pieces live in ``smppgw.core.policy``; this module binds them to accounts and messages and turns a refusal into
 the status the account configured. Only classes with a policy pay for it: an OTP costs one dict lookup.
 """
 
@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 from smppgw.config import AccountConfig, CapsConfig, PolicyConfig
 from smppgw.core.message import Message, TrafficClass
 from smppgw.core.numbering import NumberInfo
-from smppgw.policy.caps import CapExceededError, CapLedger, limits_for
-from smppgw.policy.stoplist import StopList
-from smppgw.policy.windows import QuietHours, SendWindows
+from smppgw.core.policy.caps import CapExceededError, CapLedger, limits_for
+from smppgw.core.policy.stoplist import StopList
+from smppgw.core.policy.windows import QuietHours, SendWindows
 
 from .errors import SubmitRefusedError
 

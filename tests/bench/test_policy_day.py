@@ -15,7 +15,7 @@ from types import ModuleType
 import pytest
 
 from smppgw.core.message import TrafficClass
-from smppgw.policy.windows import DailyWindow, QuietHours
+from smppgw.core.policy.windows import DailyWindow, QuietHours
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "policy_day.py"
 EVENING = ["--start", "2026-03-05T21:00:00+03:00", "--per-minute", "20", "--seed", "7"]  # Thursday 21:00 Moscow

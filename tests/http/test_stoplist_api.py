@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from smppgw.config import AccountConfig
-from smppgw.policy import cli
+from smppgw.http import stoplist_cli as cli
 
 from .api_helpers import ACME, OTHER, AppThread, make_config, message, store_rows, sync_request
 

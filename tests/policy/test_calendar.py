@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smppgw.core.numbering import load_zones
-from smppgw.policy.calendar import FIXED_HOLIDAYS, CalendarError, DayKind, WorkCalendar, default_year
+from smppgw.core.policy.calendar import FIXED_HOLIDAYS, CalendarError, DayKind, WorkCalendar, default_year
 
 CAL = WorkCalendar.load()
 W, H = DayKind.WORKING, DayKind.WEEKEND

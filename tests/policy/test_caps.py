@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smppgw.config import CapsConfig
-from smppgw.policy.caps import RETENTION_DAYS, CapExceededError, CapLedger, CapLimits, limits_for
+from smppgw.core.policy.caps import RETENTION_DAYS, CapExceededError, CapLedger, CapLimits, limits_for
 
 KEY = ("acme", "79161234567")
 D0 = date(2026, 3, 2).toordinal()  # a Monday

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smppgw.policy.stoplist import GLOBAL_SCOPE, StopList
+from smppgw.core.policy.stoplist import GLOBAL_SCOPE, StopList
 
 
 def test_scope_then_global() -> None:

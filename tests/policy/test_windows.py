@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from smppgw.config import DEFAULT_QUIET_HOURS, QuietHoursConfig, hours_problem
 from smppgw.core.numbering import load_zones
-from smppgw.policy.calendar import DayKind, WorkCalendar
-from smppgw.policy.windows import ALL_DAY, DailyWindow, QuietHours, SendWindows, parse_window
+from smppgw.core.policy.calendar import DayKind, WorkCalendar
+from smppgw.core.policy.windows import ALL_DAY, DailyWindow, QuietHours, SendWindows, parse_window
 
 CAL = WorkCalendar.load()
 WINDOWS = SendWindows(CAL)

@@ -19,7 +19,7 @@ from typing import Final, NamedTuple
 from zoneinfo import ZoneInfo
 
 from smppgw.config import QuietHoursConfig, hours_problem
-from smppgw.policy.calendar import DayKind, WorkCalendar
+from smppgw.core.policy.calendar import DayKind, WorkCalendar
 
 __all__ = ["ALL_DAY", "DailyWindow", "QuietHours", "SendWindows", "parse_window"]
 
