@@ -494,6 +494,7 @@ class Gateway:
         )
         if all(i is not None for i in message.smsc_ids) and message.state is State.SUBMITTING:
             message.state = State.SUBMITTED
+            message.wire_parts = ()  # every part is with the operator: the encoded parts are not needed again
         for parked in connector.correlator.register(smsc_id, (message, part)):
             assert isinstance(parked, _ParkedReceipt)
             self._apply_receipt(connector, (message, part), parked.record, parked.state)
