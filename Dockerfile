@@ -17,8 +17,8 @@ USER smppgw
 WORKDIR /var/lib/smppgw
 VOLUME ["/var/lib/smppgw"]
 EXPOSE 2775 8080
-# Inside a container the listeners must not be loopback-only: mount a config with listen = "0.0.0.0:2775".
+# Inside a container the listeners must not be loopback-only (the flags override the config's listen addresses).
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
     CMD python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:8080/metrics', timeout=2); sys.exit(0)"
 ENTRYPOINT ["smppgw"]
-CMD ["run"]
+CMD ["run", "--smpp-listen", "0.0.0.0:2775", "--http-listen", "0.0.0.0:8080"]
