@@ -204,7 +204,9 @@ class Gateway:
     def accept_text(self, account: Account, request: TextSubmit) -> Message:
         """Validate and build a message submitted as text (HTTP API); raises ``SubmitRefusedError``."""
         now = self.clock()
-        traffic_class = TrafficClass(request.traffic_class or account.config.default_class)
+        traffic_class = _CLASSES.get(request.traffic_class) if request.traffic_class else account.default_class
+        if traffic_class is None:
+            raise SubmitRefusedError(CommandStatus.ESME_RINVOPTPARAMVAL, "invalid_class", "unknown traffic class")
         sender = request.sender.strip()
         if not sender or len(sender) > 20 or (not sender.lstrip("+").isdigit() and len(sender) > 11):
             raise SubmitRefusedError(
@@ -293,7 +295,7 @@ class Gateway:
         """The primary connector, or the first fallback with a bind up when the primary has none (all segments of
         a message then go through that one connector). With nothing up anywhere the primary queues it."""
         first = self.connectors.get(primary)
-        if first is not None and (first.link.has_bound or not fallbacks):
+        if first is not None and (not fallbacks or first.link.has_bound):
             return first
         for name in fallbacks:
             candidate = self.connectors.get(name)
@@ -796,6 +798,7 @@ class _ParkedReceipt:
 
 
 _SAR_TAGS = frozenset({Tag.SAR_MSG_REF_NUM, Tag.SAR_TOTAL_SEGMENTS, Tag.SAR_SEGMENT_SEQNUM})
+_CLASSES = {klass.value: klass for klass in TrafficClass}
 _NOT_SENT = frozenset({State.ACCEPTED, State.QUEUED, State.SCHEDULED, State.HELD})
 
 
