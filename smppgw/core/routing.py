@@ -141,13 +141,16 @@ class RoutingTable:
         self._cache: dict[_CacheKey, tuple[_Candidate, ...]] = {}
         self._cache_size = max(1, cache_size)
 
-    def route(self, msisdn: str, traffic_class: str, account: str | None = None) -> RouteDecision:
+    def route(
+        self, msisdn: str, traffic_class: str, account: str | None = None, *, normalised: bool = False
+    ) -> RouteDecision:
         """Route one message. ``msisdn`` in any form :func:`normalise_msisdn` accepts (canonical is fastest).
 
+        ``normalised=True``: ``msisdn`` is already canonical (the gateway normalised it), not normalised again.
         Raises :class:`InvalidNumberError` for a malformed number or a Russian number in no range of the plan and
         not ported (unallocated — nothing can deliver it), :class:`NoRouteError` when nothing matches.
         """
-        number = normalise_msisdn(msisdn)
+        number = msisdn if normalised else normalise_msisdn(msisdn)
         info = self.resolver.resolve(number)
         if info is None and is_russian(number):
             raise InvalidNumberError("Russian number is in no range of the numbering plan", msisdn)

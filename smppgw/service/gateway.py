@@ -59,6 +59,15 @@ from .errors import SubmitRefusedError
 from .policy import Policies, Slot, next_local_day
 from .upstream import UpstreamReceipts
 
+# Enum members read on the hot path, bound once (a class attribute lookup of an Enum member costs ~0.1 µs).
+_COLLECTION = TrafficClass.COLLECTION
+_QUEUED = State.QUEUED
+_HELD = State.HELD
+_SCHEDULED = State.SCHEDULED
+_SUBMITTING = State.SUBMITTING
+_SUBMITTED = State.SUBMITTED
+_ACCEPTED = State.ACCEPTED
+
 log = get_logger("smppgw.gateway")
 
 DEFAULT_VALIDITY = 48 * 3600.0
@@ -194,7 +203,7 @@ class Gateway:
             account, pdu=pdu, dest=dest, traffic_class=traffic_class, connector=connector, origin=origin
         )
         message.operator = _operator(info)
-        if traffic_class is TrafficClass.COLLECTION:
+        if traffic_class is _COLLECTION:
             message.overdue_days = _smpp_overdue_days(account.config, pdu)
         self.policies.check_stop_list(account.config, message)
         self._check_capacity(account, connector, message.segments)
@@ -238,7 +247,7 @@ class Gateway:
             client_ref=request.client_ref,
             callback_url=request.callback_url,
         )
-        if traffic_class is TrafficClass.COLLECTION:
+        if traffic_class is _COLLECTION:
             overdue = request.overdue_days
             message.overdue_days = account.config.default_overdue_days if overdue is None else overdue
         _apply_source_rules(message, connector)
@@ -252,7 +261,7 @@ class Gateway:
 
     def _reserve_cap(self, account: Account, message: Message, info: NumberInfo | None) -> None:
         """A collection message takes a slot on the local day it is planned to go out (its window's opening)."""
-        if message.traffic_class is not TrafficClass.COLLECTION:
+        if message.traffic_class is not _COLLECTION:
             return
         at = max(message.created_at, message.send_at or 0.0)
         slot = self.policies.slot(message, info, at)
@@ -267,7 +276,7 @@ class Gateway:
         """(normalised number, connector, what the plan knows of the number) or ``SubmitRefusedError``."""
         try:
             dest = normalise_msisdn(raw_dest)
-            route = self.router.route(dest, traffic_class.value, account.config.system_id)
+            route = self.router.route(dest, traffic_class, account.config.system_id, normalised=True)
         except InvalidNumberError as exc:
             raise SubmitRefusedError(CommandStatus.ESME_RINVDSTADR, "invalid_number", str(exc)) from None
         except NoRouteError as exc:
@@ -425,7 +434,7 @@ class Gateway:
             message.recheck = True
             if self._stopped_meanwhile(message):
                 return
-        if klass in self.policies.hours or klass is TrafficClass.COLLECTION:
+        if klass in self.policies.hours or klass is _COLLECTION:
             slot = self._policy_slot(message, at)
             if slot is None:
                 self._finish(message, State.EXPIRED, 0)
@@ -433,13 +442,13 @@ class Gateway:
             at, message.window_end = slot
         if at > now:
             held = message.send_at is None or at > message.send_at
-            if held and message.state is not State.HELD:
+            if held and message.state is not _HELD:
                 self.stats.held += 1
-                self.store.set_state(message.id, State.HELD, now)
-            message.state = State.HELD if held else State.SCHEDULED
+                self.store.set_state(message.id, _HELD, now)
+            message.state = _HELD if held else _SCHEDULED
             heapq.heappush(self._scheduled, (at, next(self._tiebreak), message))
             return
-        message.state = State.QUEUED
+        message.state = _QUEUED
         self.connectors[message.connector].enqueue(message)
 
     def _policy_slot(self, message: Message, at: float) -> Slot | None:
@@ -483,7 +492,7 @@ class Gateway:
     def commit_submitting(self, messages: list[Message], then: Callable[[bool], None]) -> None:
         now = self.clock()
         for message in messages:
-            self.store.set_state(message.id, State.SUBMITTING, now)
+            self.store.set_state(message.id, _SUBMITTING, now)
         self.store.after_commit(then)
 
     def part_accepted(self, connector: Connector, message: Message, part: int, smsc_id: str) -> None:
@@ -494,8 +503,8 @@ class Gateway:
         self.store.add_segment(
             SegmentRow(message_id=message.id, part=part, connector=connector.name, smsc_id=smsc_id, submitted_at=now)
         )
-        if all(i is not None for i in message.smsc_ids) and message.state is State.SUBMITTING:
-            message.state = State.SUBMITTED
+        if all(i is not None for i in message.smsc_ids) and message.state is _SUBMITTING:
+            message.state = _SUBMITTED
             message.wire_parts = ()  # every part is with the operator: the encoded parts are not needed again
         for parked in connector.correlator.register(smsc_id, (message, part)):
             assert isinstance(parked, _ParkedReceipt)
@@ -633,7 +642,7 @@ class Gateway:
 
     def _finish(self, message: Message, state: State, status: int) -> None:
         now = self.clock()
-        not_sent = message.state in _NOT_SENT and message.traffic_class is TrafficClass.COLLECTION
+        not_sent = message.state in _NOT_SENT and message.traffic_class is _COLLECTION
         if not_sent and self.policies.ledger.release(message.id):  # it never reached the recipient: slot freed
             self.store.cap_release(message.id)
         message.state = state
@@ -683,7 +692,7 @@ class Gateway:
         if (
             message is None
             or message.account != account.config.system_id
-            or message.state not in (State.ACCEPTED, State.QUEUED, State.SCHEDULED, State.HELD)
+            or message.state not in (_ACCEPTED, _QUEUED, _SCHEDULED, _HELD)
         ):
             return CancelSmResp(sequence=pdu.sequence, status=CommandStatus.ESME_RCANCELFAIL)
         self.stats.cancelled += 1
@@ -708,7 +717,7 @@ class Gateway:
             _, _, message = heapq.heappop(self._deadlines)
             if message.state.is_final or self.live.get(message.id) is not message:
                 continue
-            if message.state in (State.QUEUED, State.SCHEDULED, State.HELD, State.ACCEPTED):
+            if message.state in (_QUEUED, _SCHEDULED, _HELD, _ACCEPTED):
                 self._finish(message, State.EXPIRED, 0)
                 continue
             connector = self.connectors.get(message.connector)
@@ -750,18 +759,18 @@ class Gateway:
                 continue
             self.live[message.id] = message
             self._track(message, message.expires_at)
-            if message.state in (State.ACCEPTED, State.QUEUED, State.SCHEDULED, State.HELD):
+            if message.state in (_ACCEPTED, _QUEUED, _SCHEDULED, _HELD):
                 counts["requeued"] += 1
                 self._dispatch(message)
             elif all(i is not None for i in message.smsc_ids):
                 counts["awaiting_receipts"] += 1
-                message.state = State.SUBMITTED
+                message.state = _SUBMITTED
                 for part, smsc_id in enumerate(message.smsc_ids):
                     if smsc_id is not None and message.part_states[part] is None:
                         connector.correlator.register(smsc_id, (message, part))
             elif connector.config.resend_unknown_fate:
                 counts["requeued"] += 1
-                message.state = State.QUEUED
+                message.state = _QUEUED
                 connector.enqueue(message, front=True)
             else:
                 counts["fate_unknown"] += 1
@@ -799,7 +808,7 @@ class _ParkedReceipt:
 
 _SAR_TAGS = frozenset({Tag.SAR_MSG_REF_NUM, Tag.SAR_TOTAL_SEGMENTS, Tag.SAR_SEGMENT_SEQNUM})
 _CLASSES = {klass.value: klass for klass in TrafficClass}
-_NOT_SENT = frozenset({State.ACCEPTED, State.QUEUED, State.SCHEDULED, State.HELD})
+_NOT_SENT = frozenset({_ACCEPTED, _QUEUED, _SCHEDULED, _HELD})
 
 
 def _operator(info: NumberInfo | None) -> str:

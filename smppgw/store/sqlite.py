@@ -149,6 +149,9 @@ def _bulk_statements(db: sqlite3.Connection) -> dict[str, BulkStatement]:
     return bulk
 
 
+_TEXT: dict[State | TrafficClass, str] = {member: member.value for member in (*State, *TrafficClass)}
+"""Plain text of the enum members stored in rows (``.value`` on an Enum member costs ~0.16 µs)."""
+
 _TLVS = msgspec.msgpack.Encoder()
 _TLVS_DECODE = msgspec.msgpack.Decoder(tuple[tuple[int, bytes], ...])
 
@@ -162,7 +165,7 @@ def _message_row(m: Message) -> tuple[Any, ...]:
         m.source_ton,
         m.source_npi,
         m.dest,
-        m.traffic_class.value,
+        _TEXT[m.traffic_class],
         m.priority,
         int(m.registered_delivery),
         m.text,
@@ -178,7 +181,7 @@ def _message_row(m: Message) -> tuple[Any, ...]:
         m.expires_at,
         m.client_ref,
         m.callback_url,
-        m.state.value,
+        _TEXT[m.state],
         m.status,
         m.overdue_days,
     )
@@ -349,15 +352,15 @@ class SqliteStore:
 
     def add_message(self, message: Message) -> None:
         self._queue(_INSERT_MESSAGE, _message_row(message))
-        self._queue(_INSERT_OPEN, (message.id, message.state.value))
+        self._queue(_INSERT_OPEN, (message.id, _TEXT[message.state]))
 
     def set_state(
         self, message_id: str, state: State, at: float, *, status: int = 0, receipt_due: bool = False
     ) -> None:
         if not state.is_final:
-            self._queue(_UPDATE_OPEN, (state.value, message_id))
+            self._queue(_UPDATE_OPEN, (_TEXT[state], message_id))
             return
-        self._queue(_UPDATE_FINAL, (state.value, status, at, at, message_id))
+        self._queue(_UPDATE_FINAL, (_TEXT[state], status, at, at, message_id))
         self._queue(_DELETE_OPEN, (message_id,))
         if receipt_due:
             self._queue(_INSERT_DUE, (message_id,))
