@@ -78,11 +78,15 @@ LANE_OF_CLASS: Final[dict[TrafficClass, int]] = {
 """Priority lane per class: lane 0 never waits behind lane 2 on the same connector."""
 
 
-class Message(msgspec.Struct, kw_only=True):
+class Message(msgspec.Struct, kw_only=True, gc=False):
     """A message the gateway accepted. Mutable: its state and per-part SMSC ids change during its life.
 
     ``text`` is the decoded text when the gateway segments it; ``payload`` carries a client's pre-built part
-    (UDH or SAR concatenation passed through, binary data) that is sent as is."""
+    (UDH or SAR concatenation passed through, binary data) that is sent as is.
+
+    Not tracked by the cyclic GC (``gc=False``): it holds only strings, numbers, bytes and lists of those, so it
+    can never be part of a reference cycle, and a million of them awaiting receipts are not traversed by every
+    full collection."""
 
     id: str
     account: str
