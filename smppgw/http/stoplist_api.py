@@ -86,7 +86,7 @@ class StopListApi:
         changed = self.gateway.set_stopped(scope, number, stopped, f"http:{account.config.system_id}")
         if not stopped and not changed:
             return error_response(404, "not_found", "the number is not on this stop list")
-        if changed and not await self._durable():
+        if not await self._durable():  # also when unchanged: another request's change may not be durable yet
             return error_response(503, "store_unavailable", "the change could not be stored", [("Retry-After", "5")])
         log.info("stoplist_change", account=account.config.system_id, scope=scope, number=number, stopped=stopped)
         return Response.json({"number": number, "scope": _scope_name(scope), "stopped": stopped, "changed": changed})
@@ -139,7 +139,7 @@ class StopListApi:
                 added += 1
             else:
                 already += 1
-        if added and not await self._durable():
+        if not await self._durable():
             return error_response(503, "store_unavailable", "the import could not be stored", [("Retry-After", "5")])
         log.info("stoplist_import", account=account.config.system_id, scope=scope, added=added, invalid=invalid)
         body = ImportOut(scope=_scope_name(scope), added=added, already=already, invalid=invalid, errors=errors)

@@ -54,6 +54,10 @@ class ConnectorEvents(Protocol):
 
     def message_failed(self, message: Message, status: int, state: State) -> None: ...
 
+    def hold_part(self, message: Message, part: int) -> None:
+        """A part to send again found its message's window closed: the service sends it in the next window (the
+        handset shows a concatenated message when its last part arrives)."""
+
     def may_send(self, message: Message) -> bool:
         """Asked for a message flagged ``recheck`` or whose window closed while it queued: True to send it now;
         False when the service took it back (held for its next window, or refused: its number was stop-listed)."""
@@ -166,6 +170,10 @@ class Connector(ConnectionHandler):
         self.queued += 1
         self._wakeup.set()
 
+    def requeue_part(self, message: Message, part: int) -> None:
+        """Send ``part`` of a message again (released from a hold by the service)."""
+        self._requeue_part(message, part)
+
     def _requeue_part(self, message: Message, part: int) -> None:
         """Send ``part`` again before anything else, keeping the order in which parts were first queued."""
         self._retries_pushed += 1
@@ -231,6 +239,10 @@ class Connector(ConnectionHandler):
                     self.stats.failed += 1
                     continue
                 cost = len(parts)
+            elif message.window_end <= wall:  # a part sent again (throttled, no bind) after its window closed
+                self._pop()
+                self.events.hold_part(message, part)
+                continue
             else:
                 cost = 1
             if cost > free:
@@ -292,7 +304,14 @@ class Connector(ConnectionHandler):
             self._wakeup.set()  # slots they were holding may be free again
             if not ok:  # the store failed: these messages stay SUBMITTING-unknown; nothing is sent
                 return
+            wall = self.clock()
             for message, parts, part in batch:
+                if message.window_end <= wall:  # the window closed during the commit: nothing of it goes now
+                    if parts is None:
+                        self.events.hold_part(message, part)
+                    else:
+                        self.events.may_send(message)  # held again (not sent: SUBMITTING is superseded by HELD)
+                    continue
                 if parts is not None:
                     message.wire_parts = tuple(parts)
                     for index in range(len(parts)):

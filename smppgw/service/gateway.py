@@ -182,6 +182,7 @@ class Gateway:
         self._deadlines: list[tuple[float, int, Message]] = []  # heap by the next time the sweeper must look
         self._tiebreak = itertools.count()
         self._next_prune = 0.0
+        self._held_parts: list[tuple[float, int, Message, int]] = []  # parts waiting for the next window
 
     @property
     def waiting(self) -> int:
@@ -466,6 +467,19 @@ class Gateway:
             at = next_local_day(info, slot.opens)  # that day is full: try the next one
         return None
 
+    def hold_part(self, message: Message, part: int) -> None:
+        """Keep a part to be sent again until the message's next window; then the connector sends it."""
+        if message.state.is_final:
+            return
+        info = self.router.resolver.resolve(message.dest)
+        slot = self.policies.slot(message, info, self.clock())
+        if slot is None or slot.opens >= message.expires_at:  # no window before it expires: the rest never goes
+            self._finish(message, State.EXPIRED, 0)
+            return
+        message.window_end = slot.closes
+        self.stats.held += 1
+        heapq.heappush(self._held_parts, (slot.opens, next(self._tiebreak), message, part))
+
     def may_send(self, message: Message) -> bool:
         """Just before a flagged message is sent: refuse it if its number was stop-listed meanwhile, hold it again
         if its window closed while it queued (a backlog); otherwise let it go."""
@@ -614,14 +628,20 @@ class Gateway:
     # ------------------------------------------------------------------ stop list
 
     def set_stopped(self, scope: str, msisdn: str, stopped: bool, source: str) -> bool:
-        """Stop (or release) ``msisdn`` in ``scope`` now; recorded in the store (await ``after_commit`` to know it
-        is durable). Returns False if nothing changed (nothing is recorded then)."""
+        """Stop (or release) ``msisdn`` in ``scope`` now; recorded in the store, and undone in memory if that commit
+        fails. Await ``after_commit`` before answering: even an unchanged number may still be waiting for the commit
+        of the request that changed it. Returns False if nothing changed (nothing is recorded then)."""
         stop_list = self.policies.stoplist
         changed = stop_list.add(scope, msisdn) if stopped else stop_list.remove(scope, msisdn)
         if changed:
-            self.store.stop_change(
-                StopEvent(scope=scope, msisdn=msisdn, stopped=stopped, at=self.clock(), source=source)
-            )
+            event = StopEvent(scope=scope, msisdn=msisdn, stopped=stopped, at=self.clock(), source=source)
+            self.store.stop_change(event)
+
+            def undo_unless_stored(ok: bool) -> None:  # memory never claims a change the store does not hold
+                if not ok:
+                    _ = stop_list.remove(scope, msisdn) if stopped else stop_list.add(scope, msisdn)
+
+            self.store.after_commit(undo_unless_stored)
         return changed
 
     def _apply_receipt(
@@ -709,6 +729,11 @@ class Gateway:
             _, _, message = heapq.heappop(self._scheduled)
             if not message.state.is_final:
                 self._dispatch(message)  # checks the window again: a message is never released early
+        while self._held_parts and self._held_parts[0][0] <= now:
+            _, _, message, part = heapq.heappop(self._held_parts)
+            connector = self.connectors.get(message.connector)
+            if connector is not None and not message.state.is_final:
+                connector.requeue_part(message, part)
         if now >= self._next_prune:
             self._next_prune = now + 3600.0
             for message_id in self.policies.ledger.prune(datetime.fromtimestamp(now, UTC).date().toordinal()):
@@ -770,8 +795,11 @@ class Gateway:
                         connector.correlator.register(smsc_id, (message, part))
             elif connector.config.resend_unknown_fate:
                 counts["requeued"] += 1
-                message.state = _QUEUED
-                connector.enqueue(message, front=True)
+                if message.traffic_class in self.policies.hours or message.traffic_class in self.policies.stop_classes:
+                    self._dispatch(message)  # its window and the stop list are checked again first
+                else:
+                    message.state = _QUEUED
+                    connector.enqueue(message, front=True)
             else:
                 counts["fate_unknown"] += 1
                 self._finish(message, State.UNKNOWN, CommandStatus.ESME_RUNKNOWNERR)

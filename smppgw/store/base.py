@@ -96,9 +96,10 @@ class ReportRow(msgspec.Struct, frozen=True, gc=False):
 
 
 class StoreStats:
-    __slots__ = ("batches", "commit_seconds", "failures", "last_batch_rows", "rows")
+    __slots__ = ("batches", "commit_seconds", "failures", "last_batch_rows", "rows", "wal_checkpoints")
 
     def __init__(self) -> None:
+        self.wal_checkpoints = 0  # checkpoints the writer had to run itself to bound the WAL
         self.batches = 0
         self.rows = 0
         self.failures = 0

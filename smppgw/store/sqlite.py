@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -38,6 +39,9 @@ from .bulk import BulkStatement, bulk_delete, bulk_insert, bulk_update, max_vari
 from .schema import migrate
 
 log = get_logger("smppgw.store")
+
+WAL_LIMIT_BYTES = 64 << 20
+"""Past this size the writer checkpoints the WAL itself (see ``_bound_wal``)."""
 
 _MESSAGE_COLUMNS = (
     "id, account, origin, source_addr, source_ton, source_npi, dest, traffic_class, priority, registered_delivery, "
@@ -271,6 +275,7 @@ class SqliteStore:
         self._bulk: dict[str, BulkStatement] = {}
         self._checkpoint_task: asyncio.Task[None] | None = None
         self.checkpoint_interval = 1.0  # seconds between background WAL checkpoints
+        self._wal_path = path + "-wal"
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -291,6 +296,7 @@ class SqliteStore:
         # No checkpoint inside a commit (it copies pages back and syncs the file: tens of ms added to the
         # acknowledgements of that group); a separate connection checkpoints in the background instead.
         db.execute("PRAGMA wal_autocheckpoint=0")
+        db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")  # the WAL file is truncated back to this
         migrate(db)
         self._bulk = _bulk_statements(db)
         return db
@@ -306,8 +312,8 @@ class SqliteStore:
                 await asyncio.sleep(self.checkpoint_interval)
                 try:
                     await loop.run_in_executor(executor, db.execute, "PRAGMA wal_checkpoint(PASSIVE)")
-                except sqlite3.Error as exc:  # busy or I/O: the next turn tries again; the writer reports failures
-                    log.warning("checkpoint_failed", error=str(exc))
+                except Exception as exc:  # busy or I/O: the next turn tries again; the writer bounds the WAL anyway
+                    log.warning("checkpoint_failed", error=repr(exc))
         finally:
             await loop.run_in_executor(executor, db.close)
             executor.shutdown(wait=False)
@@ -470,6 +476,19 @@ class SqliteStore:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+        self._bound_wal(db)
+
+    def _bound_wal(self, db: sqlite3.Connection) -> None:
+        """The background checkpoints run while this writer keeps committing, so they never copy the last frames and
+        the WAL would never start over: past ``WAL_LIMIT_BYTES`` the writer checkpoints itself, between transactions
+        (most frames are already copied), and its next transaction restarts the WAL from the beginning."""
+        try:
+            size = os.stat(self._wal_path).st_size
+        except OSError:
+            return
+        if size > WAL_LIMIT_BYTES:
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            self.stats.wal_checkpoints += 1
 
     # ------------------------------------------------------------------ reads
 

@@ -337,3 +337,37 @@ async def test_an_opt_out_while_held_or_queued_wins_over_the_send() -> None:
     connector._send_what_we_can()
     assert queued_one.state is State.REJECTED and queued_one.id not in queued(gateway)
     assert connector.queued == 0
+
+
+async def test_a_part_to_send_again_after_the_window_closed_waits_for_the_next_window() -> None:
+    clock = Clock(utc("2026-03-03T18:59:58"))  # 21:59:58 Moscow
+    gateway = make_gateway(clock)
+    message = await submit(gateway, MOSCOW, "collection")
+    assert message.state is State.QUEUED
+    connector = gateway.connectors["sim"]
+    message.wire_parts = connector._build_parts(message)
+    message.state = State.SUBMITTING
+    clock.now = utc("2026-03-03T19:00:05")  # the operator throttled the part; it comes up again at 22:00:05
+    connector._requeue_part(message, 0)
+    connector.link = _FreeLink()  # type: ignore[assignment]
+    connector._send_what_we_can()
+    assert connector.queued == 0 and message.state is State.SUBMITTING  # not sent: held for the morning
+    clock.now = utc("2026-03-04T04:59:00")
+    gateway.sweep()
+    assert connector.queued == 0
+    clock.now = utc("2026-03-04T05:00:00")
+    gateway.sweep()
+    assert connector.queued == 1 and connector._peek() == (message, 0)
+
+
+async def test_a_stop_whose_commit_fails_is_undone_in_memory() -> None:
+    store = MemoryStore()
+    gateway = make_gateway(Clock(utc("2026-03-03T09:00:00")), store)
+    store.fail_commits = True
+    assert gateway.set_stopped("acme", MOSCOW, True, "test")
+    done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    store.after_commit(done.set_result)
+    assert not await done
+    assert gateway.policies.stoplist.stopped("acme", MOSCOW) is None  # a retry will record it again
+    store.fail_commits = False
+    assert gateway.set_stopped("acme", MOSCOW, True, "test")
