@@ -3,14 +3,11 @@ no process or directory left behind), never timing."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
 import tempfile
 import tomllib
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -18,24 +15,12 @@ from smppgw.bench import procfs
 from smppgw.config import parse_config
 from smppgw.core.numbering import default_plan, normalise_msisdn
 
+from .scripts import load_bench_script
+
 pytestmark = pytest.mark.skipif(not procfs.available(), reason="the bench reads /proc (Linux)")
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "http_gateway_bench.py"
 
-
-def _load() -> ModuleType:
-    name = "bench_http_gateway_bench"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the file executes
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load()
+bench = load_bench_script("http_gateway_bench")
 
 
 def _children() -> list[int]:

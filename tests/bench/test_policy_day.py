@@ -5,35 +5,20 @@ Deterministic (seeded, injected clock), never timing-based."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
-import sys
 from datetime import datetime
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from smppgw.core.message import TrafficClass
 from smppgw.core.policy.windows import DailyWindow, QuietHours
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "policy_day.py"
+from .scripts import load_bench_script
+
 EVENING = ["--start", "2026-03-05T21:00:00+03:00", "--per-minute", "20", "--seed", "7"]  # Thursday 21:00 Moscow
 
 
-def _load() -> ModuleType:
-    name = "bench_policy_day"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the file executes
-    spec.loader.exec_module(module)
-    return module
-
-
-policy_day = _load()
+policy_day = load_bench_script("policy_day")
 
 
 def test_three_evening_hours_keep_every_policy_and_use_every_path(capsys: pytest.CaptureFixture[str]) -> None:
