@@ -471,9 +471,8 @@ class Gateway:
         """Keep a part to be sent again until the message's next window; then the connector sends it."""
         if message.state.is_final:
             return
-        info = self.router.resolver.resolve(message.dest)
-        slot = self.policies.slot(message, info, self.clock())
-        if slot is None or slot.opens >= message.expires_at:  # no window before it expires: the rest never goes
+        slot = self._policy_slot(message, self.clock())  # also moves its cap slot to the day it now goes out
+        if slot is None:  # no window before it expires: the rest never goes
             self._finish(message, State.EXPIRED, 0)
             return
         message.window_end = slot.closes
