@@ -9,7 +9,7 @@ Each minute: advance the clock, ``sweep()``, then drain the connector's lanes th
 ``_send_what_we_can`` over a fake link (every part is answered ESME_ROK and the message is then marked DELIVERED),
 then submit ``--per-minute`` messages spread over the minute (10 % otp, 30 % transactional, 10 % service,
 30 % collection, 20 % marketing). A queued message therefore waits up to a minute: one accepted just before a
-window closes meets the connector after it closed and is held again (the ``window_closed`` path).
+window closes meets the connector after it closed and is held again (the ``may_send`` path).
 
 Recipients: a zone group (the numbering plan's ``tz_candidates``) is drawn uniformly, then a range of that group,
 then a number in it, so the far east and the uncertain regions (Yakutia, federal ranges, the new regions) appear as
