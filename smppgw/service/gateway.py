@@ -455,13 +455,14 @@ class Gateway:
     def _policy_slot(self, message: Message, at: float) -> Slot | None:
         """The first window from ``at`` on a day with a cap slot for the message; None if none before it expires."""
         info = self.router.resolver.resolve(message.dest)
+        reserved = self.policies.ledger.day_of(message.id)
         for _ in range(40):  # at most one move per day of a month
             slot = self.policies.slot(message, info, at)
             if slot is None or slot.opens >= message.expires_at:
                 return None
             if self.policies.move_cap(message, info, slot.opens):
                 day = self.policies.ledger.day_of(message.id)
-                if day is not None:
+                if day is not None and day != reserved:  # moved: record the new day
                     self.store.cap_reserve(message.id, message.account, message.dest, day)
                 return slot
             at = next_local_day(info, slot.opens)  # that day is full: try the next one
