@@ -51,7 +51,9 @@ class Correlator(Generic[T, R]):
         self.receipt_form = receipt_form
         self.max_parked = max_parked
         self.parked_ttl = parked_ttl
-        self._live: dict[str, list[tuple[str, T]]] = {}  # key → [(normalised id, segment)]
+        # key → (normalised id, segment), or a list of them when several live segments share the key (rare): one
+        # tuple per segment shared by its keys, and no list for the usual single entry (memory per awaiting part)
+        self._live: dict[str, tuple[str, T] | list[tuple[str, T]]] = {}
         self._parked: OrderedDict[str, tuple[float, str, R]] = OrderedDict()  # key → (parked at, raw id, receipt)
         self.ambiguous_matches = 0
         self.parked_evicted = 0
@@ -68,8 +70,15 @@ class Correlator(Generic[T, R]):
         """Remember ``smsc_id`` for ``segment``; returns receipts parked for it (now matched and unparked)."""
         normalised = normalise_message_id(smsc_id)
         keys = _keys(smsc_id, self.response_form)
+        entry = (normalised, segment)
         for key in keys:
-            self._live.setdefault(key, []).append((normalised, segment))
+            current = self._live.get(key)
+            if current is None:
+                self._live[key] = entry
+            elif isinstance(current, list):
+                current.append(entry)
+            else:
+                self._live[key] = [current, entry]
         if not self._parked:
             return []
         matched = []
@@ -85,10 +94,10 @@ class Correlator(Generic[T, R]):
         normalised: str | None = None
         for key in _keys(receipt_id, self.receipt_form):
             candidates = self._live.get(key)
-            if not candidates:
+            if candidates is None:
                 continue
-            if len(candidates) == 1:
-                return candidates[0][1]
+            if not isinstance(candidates, list):
+                return candidates[1]
             normalised = normalised or normalise_message_id(receipt_id)
             for written, segment in candidates:
                 if written == normalised:
@@ -103,9 +112,15 @@ class Correlator(Generic[T, R]):
             candidates = self._live.get(key)
             if candidates is None:
                 continue
+            if not isinstance(candidates, list):
+                if candidates[1] is segment:
+                    del self._live[key]
+                continue
             remaining = [c for c in candidates if c[1] is not segment]
-            if remaining:
+            if len(remaining) > 1:
                 self._live[key] = remaining
+            elif remaining:
+                self._live[key] = remaining[0]
             else:
                 del self._live[key]
 
