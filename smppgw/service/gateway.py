@@ -517,7 +517,7 @@ class Gateway:
         self.store.add_segment(
             SegmentRow(message_id=message.id, part=part, connector=connector.name, smsc_id=smsc_id, submitted_at=now)
         )
-        if all(i is not None for i in message.smsc_ids) and message.state is _SUBMITTING:
+        if None not in message.smsc_ids and message.state is _SUBMITTING:
             message.state = _SUBMITTED
             message.wire_parts = ()  # every part is with the operator: the encoded parts are not needed again
         for parked in connector.correlator.register(smsc_id, (message, part)):
@@ -652,8 +652,8 @@ class Gateway:
             self.store.link_receipt(record.id, message.id, part)
         if state is None or not state.is_final:
             return  # intermediate (ENROUTE/ACCEPTD) or an unknown vendor word: evidence only
-        message.part_states[part] = _STATE_OF_RECEIPT.get(state, State.UNKNOWN).value
-        if not message.state.is_final and all(s is not None for s in message.part_states):
+        message.part_states[part] = _PART_STATE_TEXT.get(state, "unknown")
+        if not message.state.is_final and None not in message.part_states:
             self._finish(message, _aggregate(message.part_states), 0)  # forgets every part's id
             return
         smsc_id = message.smsc_ids[part]
@@ -670,7 +670,9 @@ class Gateway:
         message.done_at = now
         due = message.registered_delivery and message.origin == "smpp"
         self.store.set_state(message.id, state, now, status=status, receipt_due=due)
-        self.stats.final[state.value] = self.stats.final.get(state.value, 0) + 1
+        final = self.stats.final
+        name = _STATE_TEXT[state]
+        final[name] = final.get(name, 0) + 1
         self.live.pop(message.id, None)
         connector = self.connectors.get(message.connector)
         if connector is not None:
@@ -787,7 +789,7 @@ class Gateway:
             if message.state in (_ACCEPTED, _QUEUED, _SCHEDULED, _HELD):
                 counts["requeued"] += 1
                 self._dispatch(message)
-            elif all(i is not None for i in message.smsc_ids):
+            elif None not in message.smsc_ids:
                 counts["awaiting_receipts"] += 1
                 message.state = _SUBMITTED
                 for part, smsc_id in enumerate(message.smsc_ids):
@@ -836,6 +838,9 @@ class _ParkedReceipt:
 
 _SAR_TAGS = frozenset({Tag.SAR_MSG_REF_NUM, Tag.SAR_TOTAL_SEGMENTS, Tag.SAR_SEGMENT_SEQNUM})
 _CLASSES = {klass.value: klass for klass in TrafficClass}
+_STATE_TEXT = {state: state.value for state in State}
+_PART_STATE_TEXT = {receipt: state.value for receipt, state in _STATE_OF_RECEIPT.items()}
+"""Plain text of states (``.value`` of an Enum member costs ~0.16 µs)."""
 _NOT_SENT = frozenset({_ACCEPTED, _QUEUED, _SCHEDULED, _HELD})
 
 
