@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from smppgw.core.message import Message, MessageIdGenerator, State, TrafficClass
 from smppgw.store.base import ReportRow, SegmentRow, Store
-from smppgw.store.memory import MemoryStore
 from smppgw.store.sqlite import _REPORT_ROWS, SqliteStore
+
+from .helpers import committed
 
 T0 = 1_740_787_200.0  # 2025-03-01T00:00:00Z
 
@@ -37,26 +36,12 @@ def make(message_id: str, created_at: float, account: str = "acme", segments: in
     )
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    instance: Store = MemoryStore() if request.param == "memory" else SqliteStore(str(tmp_path / "gw.sqlite3"))
-    await instance.open()
-    yield instance
-    await instance.close()
-
-
-async def committed(store: Store) -> None:
-    done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-    store.after_commit(done.set_result)
-    assert await asyncio.wait_for(done, 5)
-
-
 async def add_many(store: Store, count: int, *, start: float = T0, step: float = 60.0, account: str = "acme") -> None:
     ids = MessageIdGenerator()
     for i in range(count):
         created = start + i * step
         store.add_message(make(ids.next(int(created * 1000)), created, account))
-    await committed(store)
+    assert await committed(store)
 
 
 async def collect(
@@ -81,7 +66,7 @@ async def test_rows_carry_live_state_first_submit_and_done_time(store: Store) ->
     store.add_segment(SegmentRow(message_id=done_id, part=0, connector="mts", smsc_id="C", submitted_at=T0 + 6))
     store.set_state(done_id, State.DELIVERED, T0 + 9)
     store.set_state(never_id, State.FAILED, T0 + 7, status=0x58)
-    await committed(store)
+    assert await committed(store)
     rows = flat(await collect(store, ["acme"], T0, T0 + 60))
     assert rows == [
         ReportRow("acme", "otp", "mts", "submitted", 2, T0, T0 + 3, None),
@@ -122,7 +107,7 @@ async def test_an_id_ahead_of_its_clock_is_still_found(tmp_path: Path) -> None:
     try:
         ahead = MessageIdGenerator().next(int((T0 + 300) * 1000))  # id of T0+5 min, created at T0+30 s
         store.add_message(make(ahead, T0 + 30))
-        await committed(store)
+        assert await committed(store)
         rows = flat(await collect(store, ["acme"], T0, T0 + 60))
         assert [r.created_at for r in rows] == [T0 + 30]
     finally:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from smppgw.core.message import Message, State, TrafficClass
 from smppgw.store.base import ReceiptRecord, SegmentRow, Store
-from smppgw.store.memory import MemoryStore
 from smppgw.store.schema import MIGRATIONS, migrate
 from smppgw.store.sqlite import SqliteStore
+
+from .helpers import committed
 
 
 def make_message(i: int, segments: int = 1, **changes: object) -> Message:
@@ -38,20 +37,6 @@ def make_message(i: int, segments: int = 1, **changes: object) -> Message:
     }
     fields.update(changes)
     return Message(**fields)  # type: ignore[arg-type]
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    instance: Store = MemoryStore() if request.param == "memory" else SqliteStore(str(tmp_path / "gw.sqlite3"))
-    await instance.open()
-    yield instance
-    await instance.close()
-
-
-async def committed(store: Store) -> bool:
-    done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-    store.after_commit(done.set_result)
-    return await asyncio.wait_for(done, 5)
 
 
 async def test_insert_update_in_one_group_keeps_order(store: Store) -> None:
