@@ -13,18 +13,7 @@ from smppgw.service.connector import Connector
 from smppgw.service.gateway import Gateway, TextSubmit
 from smppgw.store.memory import MemoryStore
 
-
-class _Link:
-    """One connection whose window always reports ``slots`` free (nothing is really sent: pick() finds none)."""
-
-    def __init__(self, slots: int) -> None:
-        window = type("Window", (), {"free_slots": slots})()
-        session = type("Session", (), {"window": window})()
-        self.connections = [type("Conn", (), {"has_free_slot": True, "session": session})()]
-        self.has_bound = True
-
-    def pick(self) -> None:
-        return None
+from .fakes import FreeLink
 
 
 async def test_parts_awaiting_their_commit_hold_window_slots() -> None:
@@ -42,7 +31,7 @@ async def test_parts_awaiting_their_commit_hold_window_slots() -> None:
     for message in messages:
         gateway.persist(message, lambda ok: None)
     await asyncio.sleep(0)  # commit: all 50 queued
-    connector.link = _Link(10)  # type: ignore[assignment]
+    connector.link = FreeLink(10)  # type: ignore[assignment]
     connector._send_what_we_can()
     connector._send_what_we_can()  # before the SUBMITTING commit: nothing more may be taken
     assert sum(m.state is State.SUBMITTING for m in messages) == 10

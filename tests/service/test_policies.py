@@ -23,6 +23,8 @@ from smppgw.smpp.pdu import DeliverSm, SubmitSm
 from smppgw.store.memory import MemoryStore
 from smppgw.store.sqlite import SqliteStore
 
+from .fakes import FreeLink
+
 MOSCOW = "79001400000"  # Moscow, UTC+3
 SARATOV = "79001650000"  # UTC+4 since December 2020
 KAMCHATKA = "79001750000"  # UTC+12
@@ -137,22 +139,12 @@ async def test_window_closing_while_queued_holds_it_again() -> None:
     assert message.state is State.QUEUED
     clock.now = utc("2026-03-03T19:00:00")  # 22:00: the connector reaches it too late
     connector = gateway.connectors["sim"]
-    connector.link = _FreeLink()  # type: ignore[assignment]
+    connector.link = FreeLink()  # type: ignore[assignment]
     connector._send_what_we_can()
     assert message.state is State.HELD and message.id not in queued(gateway)
     clock.now = utc("2026-03-04T05:00:00")
     gateway.sweep()
     assert message.state is State.QUEUED
-
-
-class _FreeLink:
-    """A link whose one connection always has window slots (nothing is sent in these tests)."""
-
-    def __init__(self) -> None:
-        window = type("Window", (), {"free_slots": 10})()
-        session = type("Session", (), {"window": window})()
-        self.connections = [type("Conn", (), {"has_free_slot": True, "session": session})()]
-        self.has_bound = True
 
 
 async def test_collection_caps_per_day_by_overdue_days() -> None:
@@ -333,7 +325,7 @@ async def test_an_opt_out_while_held_or_queued_wins_over_the_send() -> None:
     assert queued_one.state is State.QUEUED
     gateway.set_stopped("*", SARATOV, True, "test")  # arrives while it waits in the connector's queue
     connector = gateway.connectors["sim"]
-    connector.link = _FreeLink()  # type: ignore[assignment]
+    connector.link = FreeLink()  # type: ignore[assignment]
     connector._send_what_we_can()
     assert queued_one.state is State.REJECTED and queued_one.id not in queued(gateway)
     assert connector.queued == 0
@@ -349,7 +341,7 @@ async def test_a_part_to_send_again_after_the_window_closed_waits_for_the_next_w
     message.state = State.SUBMITTING
     clock.now = utc("2026-03-03T19:00:05")  # the operator throttled the part; it comes up again at 22:00:05
     connector._requeue_part(message, 0)
-    connector.link = _FreeLink()  # type: ignore[assignment]
+    connector.link = FreeLink()  # type: ignore[assignment]
     connector._send_what_we_can()
     assert connector.queued == 0 and message.state is State.SUBMITTING  # not sent: held for the morning
     clock.now = utc("2026-03-04T04:59:00")

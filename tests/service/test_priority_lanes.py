@@ -15,17 +15,9 @@ from smppgw.service.gateway import Gateway, TextSubmit
 from smppgw.smpp.concat import Part
 from smppgw.store.memory import MemoryStore
 
+from .fakes import FreeLink
+
 NOON_MOSCOW = datetime(2026, 3, 3, 9, 0, tzinfo=UTC).timestamp()  # Tuesday 12:00 Moscow: every window is open
-
-
-class _Link:
-    """One always-bound connection with ``free`` window slots (nothing is really sent)."""
-
-    def __init__(self, free: int) -> None:
-        window = type("Window", (), {"free_slots": free})()
-        session = type("Session", (), {"window": window})()
-        self.connections = [type("Conn", (), {"has_free_slot": True, "session": session})()]
-        self.has_bound = True
 
 
 class _RecordingConnector(Connector):
@@ -55,7 +47,7 @@ def _gateway(free: int) -> tuple[Gateway, _RecordingConnector]:
     gateway = Gateway(config, MemoryStore(), build_router(config), clock=lambda: NOON_MOSCOW)
     connector = _RecordingConnector(config.connectors[0], gateway)
     connector.clock = lambda: NOON_MOSCOW
-    connector.link = _Link(free)  # type: ignore[assignment]
+    connector.link = FreeLink(free)  # type: ignore[assignment]
     gateway.add_connector(connector)
     return gateway, connector
 
