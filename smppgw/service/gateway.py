@@ -492,10 +492,7 @@ class Gateway:
 
     def _stopped_meanwhile(self, message: Message) -> bool:
         """An opt-out that arrived while the message waited wins: it ends REJECTED with the stop-list status."""
-        if (
-            not message.recheck
-            or self.policies.stoplist.stopped(self.policies.scope_of(message.account), message.dest) is None
-        ):
+        if not message.recheck or self.policies.stopped_by(message) is None:
             return False
         account = self.accounts.get(message.account)
         self._finish(message, State.REJECTED, account.config.stop_listed_status if account else 0x0402)

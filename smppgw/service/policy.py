@@ -58,11 +58,16 @@ class Policies:
     def scope_of(self, account: str) -> str:
         return self._scopes.get(account, account)
 
+    def stopped_by(self, message: Message) -> str | None:
+        """The stop-list scope that forbids ``message`` (its class is stop-listed and its account's brand list or
+        the global list holds the number), or None."""
+        if message.traffic_class not in self.stop_classes or not self.stoplist:
+            return None
+        return self.stoplist.stopped(self.scope_of(message.account), message.dest)
+
     def check_stop_list(self, account: AccountConfig, message: Message) -> None:
         """Refuse a message of a stop-listed class to a number its brand's (or the global) stop list holds."""
-        if message.traffic_class not in self.stop_classes or not self.stoplist:
-            return
-        scope = self.stoplist.stopped(self.scope_of(account.system_id), message.dest)
+        scope = self.stopped_by(message)
         if scope is not None:
             which = "the global stop list" if scope == "*" else "the account's stop list"
             raise SubmitRefusedError(account.stop_listed_status, "stop_listed", f"the recipient is on {which}")
@@ -117,7 +122,7 @@ class Policies:
 
 def next_local_day(info: NumberInfo | None, at: float) -> float:
     """The first instant of the recipient-local day after the one containing ``at``."""
-    zone = _zone(info.tz if info is not None else DEFAULT_ZONES[0])
+    zone = ZoneInfo(info.tz if info is not None else DEFAULT_ZONES[0])
     local = datetime.fromtimestamp(at, zone)
     midnight = datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=zone)
     return midnight.timestamp()
@@ -126,14 +131,4 @@ def next_local_day(info: NumberInfo | None, at: float) -> float:
 def local_day(info: NumberInfo | None, at: float) -> int:
     """The recipient-local calendar day of ``at`` as an ordinal (the number's main zone)."""
     zone = info.tz if info is not None else DEFAULT_ZONES[0]
-    return datetime.fromtimestamp(at, _zone(zone)).date().toordinal()
-
-
-_ZONES: dict[str, ZoneInfo] = {}
-
-
-def _zone(name: str) -> ZoneInfo:
-    zone = _ZONES.get(name)
-    if zone is None:
-        zone = _ZONES[name] = ZoneInfo(name)
-    return zone
+    return datetime.fromtimestamp(at, ZoneInfo(zone)).date().toordinal()
