@@ -15,16 +15,21 @@ import sys
 import time
 from typing import Any
 
+import msgspec
+
 from smppgw.config import ConnectorConfig, GatewayConfig, parse_listen
 from smppgw.core.numbering import NumberingPlan, OperatorResolver, PortedNumbers
 from smppgw.core.routing import RoutingRule, RoutingTable
+from smppgw.core.workers import SOLE_WORKER, WorkerSlot
 from smppgw.http.api import Api
 from smppgw.http.server import HttpServer
 from smppgw.net.connection import PDU_COUNTS
 from smppgw.net.server import SmppServer
 from smppgw.obs.logging import get_logger
-from smppgw.obs.metrics import SCRAPE_TIME, CounterSource
+from smppgw.obs.merge import MetricsShare, merge_expositions, share_dir
+from smppgw.obs.metrics import SCRAPE_TIME, CounterSource, exposition
 from smppgw.service.connector import Connector
+from smppgw.service.exchange import WorkerExchange
 from smppgw.service.gateway import Gateway
 from smppgw.service.upstream import UpstreamHandler
 from smppgw.sim.config import SimConfig
@@ -61,8 +66,9 @@ def build_router(config: GatewayConfig, plan: NumberingPlan | None = None) -> Ro
 class GatewayApp:
     """The running daemon. ``run`` returns after an orderly shutdown (``request_stop`` or a signal)."""
 
-    def __init__(self, config: GatewayConfig, *, drain_timeout: float = 10.0) -> None:
+    def __init__(self, config: GatewayConfig, *, drain_timeout: float = 10.0, worker: WorkerSlot = SOLE_WORKER) -> None:
         self.config = config
+        self.worker = worker
         self.drain_timeout = drain_timeout
         self.store = SqliteStore(
             config.store.path,
@@ -70,7 +76,9 @@ class GatewayApp:
             commit_interval=config.store.commit_interval_ms / 1000.0,
             max_batch=config.store.max_batch,
         )
-        self.gateway = Gateway(config, self.store, build_router(config))
+        self.gateway = Gateway(config, self.store, build_router(config), worker=worker)
+        self.exchange = WorkerExchange(self.gateway, self.store) if worker.shared else None
+        self.metrics_share = MetricsShare(share_dir(config.store.path), worker.index) if worker.shared else None
         self.handler = UpstreamHandler(self.gateway)
         self.server = SmppServer(
             self.handler,
@@ -96,8 +104,10 @@ class GatewayApp:
         await self.store.open()
         for connector_config in self.config.connectors:  # before recovery: recovered messages need their connector
             await self._add_connector(connector_config)
+        if self.exchange is not None:
+            await self.exchange.start()  # cursors first: nothing another worker commits after recovery is missed
         counts = self.gateway.recover(await self.store.recover())
-        log.info("recovered", **counts)
+        log.info("recovered", worker=self.worker.index, **counts)
         host, port = parse_listen(self.config.smpp_server.listen)
         self._register_metrics()
         http_server: HttpServer | None = None
@@ -107,16 +117,26 @@ class GatewayApp:
                     group.create_task(connector.run(), name=f"connector-{connector.name}")
                 sweeper = group.create_task(self.gateway.run_sweeper(), name="sweeper")
                 callbacks = group.create_task(self.gateway.callbacks.run(), name="callbacks")
-                await self.server.start(host, port, reuse_port=self.config.smpp_server.reuse_port)
+                background = [sweeper, callbacks]
+                if self.exchange is not None:
+                    background.append(group.create_task(self.exchange.run(), name="exchange"))
+                if self.metrics_share is not None:
+                    background.append(group.create_task(self.metrics_share.run(exposition), name="metrics-share"))
+                await self.server.start(host, port, reuse_port=self._reuse_port)
                 http_server = await self._start_http()
-                log.info("listening", smpp=f"{host}:{self.server.port}", connectors=len(self.gateway.connectors))
+                log.info(
+                    "listening",
+                    smpp=f"{host}:{self.server.port}",
+                    connectors=len(self.gateway.connectors),
+                    worker=f"{self.worker.index + 1}/{self.worker.count}",
+                )
                 self.started.set()
                 await self._stop.wait()
                 if http_server is not None:
                     await http_server.close(timeout=5.0)
                 await self._shutdown()
-                sweeper.cancel()
-                callbacks.cancel()
+                for task in background:
+                    task.cancel()
         finally:
             if http_server is not None:
                 await http_server.close(timeout=1.0)
@@ -125,7 +145,25 @@ class GatewayApp:
             for simulator in self.simulators:
                 await simulator.close()
 
+    def _metrics_text(self) -> bytes:
+        """This process's metrics, or with several workers every worker's, labelled ``worker``."""
+        own = exposition()
+        if self.metrics_share is None:
+            return own
+        return merge_expositions(self.metrics_share.read_all(self.worker.index, own.decode())).encode()
+
+    @property
+    def _reuse_port(self) -> bool:
+        return self.config.smpp_server.reuse_port or self.worker.shared
+
     async def _add_connector(self, config: ConnectorConfig) -> None:
+        if self.worker.shared:  # each worker opens its share of the binds and sends at its share of the rate
+            config = msgspec.structs.replace(
+                config,
+                binds=self.worker.share_of_binds(config.binds),
+                rate=self.worker.share_of_rate(config.rate),
+                burst=self.worker.share_of_rate(config.burst),
+            )
         host, port = config.host, config.port
         if config.simulator:
             simulator = Simulator(SimConfig())
@@ -154,8 +192,9 @@ class GatewayApp:
         if not self.config.http.enabled:
             return None
         host, port = parse_listen(self.config.http.listen)
-        server = HttpServer(Api(self.gateway).router, max_body=16 << 20)  # a 1,000-message batch of long texts
-        await server.start(host, port, reuse_port=self.config.smpp_server.reuse_port)
+        api = Api(self.gateway, metrics_text=self._metrics_text)
+        server = HttpServer(api.router, max_body=16 << 20)  # a 1,000-message batch of long texts
+        await server.start(host, port, reuse_port=self._reuse_port)
         self.http_port = server.port
         return server
 
@@ -316,8 +355,8 @@ def install_signal_handlers(app: GatewayApp) -> None:
             loop.add_signal_handler(sig, app.request_stop)
 
 
-async def serve(config: GatewayConfig) -> None:
-    app = GatewayApp(config)
+async def serve(config: GatewayConfig, worker: WorkerSlot = SOLE_WORKER) -> None:
+    app = GatewayApp(config, worker=worker)
     gc.collect()
     gc.freeze()  # the numbering plan, config and code objects: never traversed by a collection again
     install_signal_handlers(app)
@@ -337,7 +376,7 @@ default thresholds a full collection over every live message ran every few secon
 (measured by `smppgw bench --rate 2400`: submit→resp p99 49 ms → 8.4 ms with these thresholds, p50 unchanged)."""
 
 
-def run_forever(config: GatewayConfig, *, loop: str = "auto") -> None:
+def run_forever(config: GatewayConfig, *, loop: str = "auto", worker: WorkerSlot = SOLE_WORKER) -> None:
     """Run the daemon on uvloop when available."""
     runner: Any = asyncio.run
     if loop in ("auto", "uvloop") and uvloop is not None:
@@ -346,4 +385,4 @@ def run_forever(config: GatewayConfig, *, loop: str = "auto") -> None:
         raise RuntimeError("uvloop is not installed")
     sys.setswitchinterval(SWITCH_INTERVAL)
     gc.set_threshold(*GC_THRESHOLDS)
-    runner(serve(config))
+    runner(serve(config, worker))

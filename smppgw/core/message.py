@@ -128,14 +128,21 @@ class Message(msgspec.Struct, kw_only=True, gc=False):
 class MessageIdGenerator:
     """Unique, sortable, restart-safe 16-hex-digit ids: milliseconds since the epoch × 4096 + a counter.
 
-    The caller passes the wall clock in milliseconds; ids stay increasing if the clock stalls or steps back."""
+    The caller passes the wall clock in milliseconds; ids stay increasing if the clock stalls or steps back. With
+    ``count`` workers, worker ``index`` takes only ids ≡ index (mod count), so workers never collide and the owner of
+    an id is its residue; ``floor`` is the highest id already used by any worker."""
 
-    __slots__ = ("_last",)
+    __slots__ = ("_count", "_index", "_last")
 
-    def __init__(self, floor: int = 0) -> None:
-        self._last = floor
+    def __init__(self, floor: int = 0, *, index: int = 0, count: int = 1) -> None:
+        self._index = index
+        self._count = count
+        self._last = floor - ((floor - index) % count) if count > 1 else floor
 
     def next(self, now_ms: int) -> str:
         candidate = now_ms << 12
-        self._last = candidate if candidate > self._last else self._last + 1
+        count = self._count
+        if count > 1:
+            candidate += (self._index - candidate) % count
+        self._last = candidate if candidate > self._last else self._last + count
         return f"{self._last:016x}"

@@ -21,7 +21,7 @@ import msgspec
 from smppgw.core.message import Message, State
 from smppgw.obs.metrics import exposition
 from smppgw.service.errors import SubmitRefusedError
-from smppgw.service.gateway import Account, Gateway, TextSubmit
+from smppgw.service.gateway import Account, Gateway, Stored, TextSubmit
 from smppgw.smpp.text import Encoding, choose_encoding
 
 from .client import CallbackError, split_url
@@ -145,8 +145,15 @@ def _ts(value: float | None) -> datetime | None:
 class Api:
     """Binds the endpoints to one ``Gateway``."""
 
-    def __init__(self, gateway: Gateway, *, readiness: Callable[[], dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        *,
+        readiness: Callable[[], dict[str, Any]] | None = None,
+        metrics_text: Callable[[], bytes] = exposition,
+    ) -> None:
         self.gateway = gateway
+        self._metrics_text = metrics_text  # with several workers: every worker's metrics, labelled by worker
         self._accounts_by_token: dict[str, Account] = {}
         for account in gateway.accounts.values():
             token = account.config.http_token
@@ -210,10 +217,17 @@ class Api:
             self.gateway.reject(exc.code)
             return self._refused(exc)
         self.gateway.remember_client_ref(message)
-        outcome: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        outcome: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
         self.gateway.persist(message, outcome.set_result)
-        if not await outcome:
+        stored = await outcome
+        if stored is False:
             return error_response(503, "store_unavailable", "the message could not be stored", [("Retry-After", "5")])
+        if stored is not True:  # refused at commit: another worker took the key or the last cap slot first
+            if stored.code == "duplicate" and body.client_ref is not None:
+                existing = await self._existing(account, body.client_ref)
+                if existing is not None:
+                    return Response.json(existing, 202)
+            return self._refused(stored)
         return Response.json(_accepted(message, self.gateway), 202)
 
     async def submit_batch(self, request: Request, params: dict[str, str], account: Account) -> Response:
@@ -229,7 +243,7 @@ class Api:
         refs = [m.client_ref for m in items if isinstance(m, MessageIn) and m.client_ref is not None]
         stored = await self._stored_duplicates(account, refs)
         results: list[BatchItem] = []
-        outcomes: list[tuple[BatchItem, Message, list[bool]]] = []
+        outcomes: list[tuple[BatchItem, Message, list[Stored]]] = []
         for index, item in enumerate(items):
             if index and index % BATCH_SLICE == 0:
                 await asyncio.sleep(0)  # let the loop serve other requests and the connectors between slices
@@ -241,11 +255,20 @@ class Api:
             done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
             self.gateway.store.after_commit(done.set_result)  # fires after every message queued above
             await done
-        for entry, message, ok in outcomes:
-            if ok and ok[0]:
+        for entry, message, outcome in outcomes:
+            result = outcome[0] if outcome else False
+            if result is True:
                 entry.accepted = _accepted(message, self.gateway)
-            else:
+            elif result is False:
                 entry.error = ErrorBody(code="store_unavailable", message="the message could not be stored")
+            elif result.code == "duplicate" and message.client_ref is not None:
+                existing = await self._existing(account, message.client_ref)
+                if existing is not None:
+                    entry.accepted = existing
+                else:
+                    entry.error = ErrorBody(code=result.code, message=str(result))
+            else:
+                entry.error = ErrorBody(code=result.code, message=str(result))
         accepted = sum(1 for r in results if r.accepted is not None)
         return Response.json(BatchOut(accepted=accepted, rejected=len(results) - accepted, results=results), 200)
 
@@ -255,7 +278,7 @@ class Api:
         item: MessageIn,
         account: Account,
         stored: dict[str, Accepted],
-        outcomes: list[tuple[BatchItem, Message, list[bool]]],
+        outcomes: list[tuple[BatchItem, Message, list[Stored]]],
     ) -> BatchItem:
         entry = BatchItem(index=index)
         if item.client_ref is not None:
@@ -273,7 +296,7 @@ class Api:
             entry.error = ErrorBody(code=exc.code, message=str(exc))
             return entry
         self.gateway.remember_client_ref(message)
-        result: list[bool] = []
+        result: list[Stored] = []
         self.gateway.persist(message, result.append)
         outcomes.append((entry, message, result))
         return entry
@@ -375,7 +398,7 @@ class Api:
         return Response.json(body, 200 if not problems else 503)
 
     async def metrics(self, request: Request, params: dict[str, str]) -> Response:
-        return Response(200, exposition(), content_type="text/plain; version=0.0.4; charset=utf-8")
+        return Response(200, self._metrics_text(), content_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def openapi(self, request: Request, params: dict[str, str]) -> Response:
         return Response(200, OPENAPI_JSON)

@@ -24,6 +24,7 @@ from smppgw.core.policy.calendar import WorkCalendar
 from smppgw.core.policy.windows import SendWindows
 from smppgw.core.routing import NoRouteError, RoutingTable
 from smppgw.core.throttle import TokenBucket, default_burst
+from smppgw.core.workers import SOLE_WORKER, WorkerSlot
 from smppgw.net.connection import SmppConnection
 from smppgw.obs.logging import get_logger
 from smppgw.smpp.concat import segment_count
@@ -51,7 +52,7 @@ from smppgw.smpp.pdu import (
 from smppgw.smpp.receipt import ReceiptError, read_receipt
 from smppgw.smpp.text import Encoding, decode_short_message
 from smppgw.smpp.timefmt import SmppTimeError, format_absolute_time, parse_smpp_time
-from smppgw.store.base import ReceiptRecord, Recovery, SegmentRow, StopEvent, Store
+from smppgw.store.base import CapGuard, CommitGuard, ReceiptRecord, Recovery, SegmentRow, StopEvent, Store
 
 from .callbacks import CallbackOutbox
 from .connector import Connector, Segment
@@ -60,6 +61,9 @@ from .policy import Policies, Slot, next_local_day
 from .upstream import UpstreamReceipts
 
 # Enum members read on the hot path, bound once (a class attribute lookup of an Enum member costs ~0.1 µs).
+Stored = bool | SubmitRefusedError
+"""How a ``persist`` ended: stored (True), store failure (False), or refused at commit."""
+
 _COLLECTION = TrafficClass.COLLECTION
 _QUEUED = State.QUEUED
 _HELD = State.HELD
@@ -138,10 +142,11 @@ class Account:
 
     __slots__ = ("bucket", "config", "default_class", "sessions")
 
-    def __init__(self, config: AccountConfig, now: float) -> None:
+    def __init__(self, config: AccountConfig, now: float, share: float = 1.0) -> None:
         self.config = config
         self.default_class = TrafficClass(config.default_class)
-        self.bucket = TokenBucket(config.rate, default_burst(config.rate), now)
+        rate = config.rate * share  # with N workers each limits its part of the account's rate
+        self.bucket = TokenBucket(rate, default_burst(rate), now)
         self.sessions: list[SmppConnection] = []
 
 
@@ -157,15 +162,17 @@ class Gateway:
         max_pending_rows: int = 200_000,
         clock: Callable[[], float] = time.time,
         calendar: WorkCalendar | None = None,
+        worker: WorkerSlot = SOLE_WORKER,
     ):
         self.config = config
+        self.worker = worker
         self.clock = clock  # wall clock (epoch seconds); tests inject one to run days of policy without sleeping
         self.store = store
         self.router = router
         self.stats = GatewayStats()
         self.max_pending_rows = max_pending_rows
         now = time.monotonic()
-        self.accounts = {a.system_id: Account(a, now) for a in config.accounts}
+        self.accounts = {a.system_id: Account(a, now, 1.0 / worker.count) for a in config.accounts}
         if calendar is None:
             calendar = WorkCalendar.load(config.policy.calendar_dir or None)
         windows = SendWindows(calendar)
@@ -176,8 +183,8 @@ class Gateway:
         self.callbacks = CallbackOutbox(store)
         self.client_refs: OrderedDict[tuple[str, str], Message] = OrderedDict()
         self.max_client_refs = 1_000_000  # recent idempotency keys kept in memory; older ones are found in the store
-        self._ids = MessageIdGenerator()
-        self._receipt_ids = 0
+        self._ids = MessageIdGenerator(index=worker.index, count=worker.count)
+        self._receipt_ids = worker.align(0)  # receipt ids are strided like message ids
         self._scheduled: list[tuple[float, int, Message]] = []  # heap by send_at
         self._deadlines: list[tuple[float, int, Message]] = []  # heap by the next time the sweeper must look
         self._tiebreak = itertools.count()
@@ -393,13 +400,20 @@ class Gateway:
             )
         account.bucket.take(segments, now)
 
-    def persist(self, message: Message, then: Callable[[bool], None]) -> None:
-        """Store the new message; once durable, acknowledge (``then(True)``) and queue it."""
-        self.store.add_message(message)
+    def persist(self, message: Message, then: Callable[[Stored], None]) -> None:
+        """Store the new message; once durable, acknowledge (``then(True)``) and queue it. ``then(False)``: the
+        store failed; ``then(SubmitRefusedError)``: refused at commit (another worker took the idempotency key or
+        the last cap slot first)."""
+        guard = self._commit_guard(message) if self.worker.shared else None
+        self.store.add_message(message, guard)
         self.stats.accepted += 1
         self.stats.segments_accepted += message.segments
 
         def committed(ok: bool) -> None:
+            refusal = self.store.refusals.pop(message.id, None) if ok and guard is not None else None
+            if refusal is not None:
+                then(self._refused_at_commit(message, refusal.code, refusal.detail))
+                return
             if ok:
                 self.live[message.id] = message
                 self._track(message, message.expires_at)
@@ -410,6 +424,29 @@ class Gateway:
             then(ok)
 
         self.store.after_commit(committed)
+
+    def _commit_guard(self, message: Message) -> CommitGuard | None:
+        """What only the store can check when workers share it: the idempotency key and the cap slot."""
+        day = self.policies.ledger.day_of(message.id) if message.traffic_class is _COLLECTION else None
+        cap = None
+        if day is not None:
+            limits = self.policies.limits(message)
+            cap = CapGuard(account=message.account, msisdn=message.dest, day=day, limits=limits)
+        if cap is None and message.client_ref is None:
+            return None
+        return CommitGuard(client_ref=message.client_ref, cap=cap)
+
+    def _refused_at_commit(self, message: Message, code: str, detail: str) -> SubmitRefusedError:
+        self.stats.accepted -= 1
+        self.stats.segments_accepted -= message.segments
+        self.policies.ledger.release(message.id)
+        if message.client_ref is not None and self.client_refs.get((message.account, message.client_ref)) is message:
+            del self.client_refs[(message.account, message.client_ref)]
+        self.reject(code)
+        if code == "duplicate":
+            return SubmitRefusedError(CommandStatus.ESME_RSYSERR, code, detail)
+        account = self.accounts[message.account].config
+        return SubmitRefusedError(account.cap_exceeded_status, code, detail)
 
     def known_client_ref(self, account: str, client_ref: str) -> Message | None:
         """A message of ``account`` accepted in this process with this idempotency key (committed or not)."""
@@ -553,7 +590,7 @@ class Gateway:
             raw = short_message.decode("latin-1")
         by_state = self.stats.receipts_by_state
         by_state[receipt_state.name] = by_state.get(receipt_state.name, 0) + 1
-        self._receipt_ids += 1
+        self._receipt_ids += self.worker.count
         segment = connector.correlator.match(smsc_id) if smsc_id else None
         record = ReceiptRecord(
             id=self._receipt_ids,
@@ -575,6 +612,8 @@ class Gateway:
             connector.correlator.park(
                 smsc_id, _ParkedReceipt(record, receipt_state if recognised else None), time.monotonic()
             )
+            if self.worker.shared:  # its message may belong to another worker: announce it
+                self.store.handoff_receipt(record.id, self.worker.index, record.received_at)
 
         def acknowledge(ok: bool) -> None:
             if ok:
@@ -771,12 +810,14 @@ class Gateway:
     def recover(self, recovery: Recovery) -> dict[str, int]:
         """Resume after a restart: requeue, re-register SMSC ids, mark unknown fate, re-park, re-send receipts."""
         counts = {"requeued": 0, "awaiting_receipts": 0, "fate_unknown": 0, "receipts_parked": 0, "receipts_due": 0}
+        worker = self.worker
         if recovery.max_message_id:
-            self._ids = MessageIdGenerator(int(recovery.max_message_id, 16))
-        self._receipt_ids = recovery.max_receipt_id
+            self._ids = MessageIdGenerator(int(recovery.max_message_id, 16), index=worker.index, count=worker.count)
+        self._receipt_ids = worker.align(recovery.max_receipt_id)
         self.policies.stoplist.load(recovery.stoplist)
         self.policies.ledger.load(recovery.cap_reservations)
-        for message in recovery.open_messages:
+        owned = worker.owns  # with several workers each resumes the messages it owns; the stop list and caps are all
+        for message in filter(lambda m: owned(m.id), recovery.open_messages):
             connector = self.connectors.get(message.connector)
             if connector is None:
                 self._finish(message, State.FAILED, CommandStatus.ESME_RINVDSTADR)
@@ -817,12 +858,34 @@ class Gateway:
                 connector.correlator.park(
                     record.smsc_id, _ParkedReceipt(record, state), mono - (now - record.received_at)
                 )
-        for message in recovery.receipts_due:
+        for message in filter(lambda m: owned(m.id), recovery.receipts_due):
             counts["receipts_due"] += 1
             self.upstream.deliver(message)
-        self.callbacks.restore(recovery.callbacks)
-        counts["callbacks_pending"] = len(recovery.callbacks)
+        callbacks = [c for c in recovery.callbacks if owned(c.message_id)]
+        self.callbacks.restore(callbacks)
+        counts["callbacks_pending"] = len(callbacks)
         return counts
+
+    # ------------------------------------------------------------------ other workers (``--workers N``)
+
+    def handed_receipt(self, record: ReceiptRecord) -> bool:
+        """A receipt another worker could not match: apply it if its message is ours (else park it a while: our
+        submit_sm_resp may still be on its way). True if it matched."""
+        connector = self.connectors.get(record.connector)
+        if connector is None or not record.smsc_id or record.message_id is not None:
+            return False
+        state = MessageState[record.state] if record.state in MessageState.__members__ else None
+        segment = connector.correlator.match(record.smsc_id)
+        if segment is None:
+            connector.correlator.park(record.smsc_id, _ParkedReceipt(record, state), time.monotonic())
+            return False
+        self._apply_receipt(connector, segment, record, state)
+        return True
+
+    def stop_changed_elsewhere(self, scope: str, msisdn: str, stopped: bool) -> None:
+        """Another worker changed the stop list (already durable): follow it in memory."""
+        stop_list = self.policies.stoplist
+        _ = stop_list.add(scope, msisdn) if stopped else stop_list.remove(scope, msisdn)
 
 
 class _ParkedReceipt:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from smppgw.config import AccountConfig, CapsConfig, PolicyConfig
 from smppgw.core.message import Message, TrafficClass
 from smppgw.core.numbering import NumberInfo
-from smppgw.core.policy.caps import CapExceededError, CapLedger, limits_for
+from smppgw.core.policy.caps import CapExceededError, CapLedger, CapLimits, limits_for
 from smppgw.core.policy.stoplist import StopList
 from smppgw.core.policy.windows import QuietHours, SendWindows
 
@@ -92,15 +92,19 @@ class Policies:
 
     # ------------------------------------------------------------------ caps
 
+    def limits(self, message: Message) -> CapLimits:
+        """The collection caps that apply to ``message`` (its account's, by its overdue days)."""
+        caps = self._caps.get(message.account, self.config.collection_caps)
+        return limits_for(caps, message.overdue_days)
+
     def reserve_cap(self, account: AccountConfig, message: Message, info: NumberInfo | None, at: float) -> None:
         """Take a collection slot on the recipient-local day of ``at`` (the planned send time), or refuse."""
         if message.traffic_class is not TrafficClass.COLLECTION:
             return
-        caps = self._caps.get(account.system_id, self.config.collection_caps)
         day = local_day(info, at)
         key = (account.system_id, message.dest)
         try:
-            self.ledger.check(key, day, limits_for(caps, message.overdue_days))
+            self.ledger.check(key, day, self.limits(message))
         except CapExceededError as exc:
             raise SubmitRefusedError(account.cap_exceeded_status, "cap_exceeded", str(exc)) from None
         self.ledger.reserve(key, day, message.id)
@@ -112,9 +116,8 @@ class Policies:
         current = self.ledger.day_of(message.id)
         if current is None or current == day:
             return True
-        caps = self._caps.get(message.account, self.config.collection_caps)
         try:
-            self.ledger.move(message.id, day, limits_for(caps, message.overdue_days))
+            self.ledger.move(message.id, day, self.limits(message))
         except CapExceededError:
             return False
         return True

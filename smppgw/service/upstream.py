@@ -40,7 +40,7 @@ from smppgw.smpp.session import State as SessionState
 from .errors import SubmitRefusedError
 
 if TYPE_CHECKING:
-    from .gateway import Account, Gateway
+    from .gateway import Account, Gateway, Stored
 
 log = get_logger("smppgw.upstream")
 
@@ -131,11 +131,13 @@ class UpstreamHandler(ConnectionHandler):
             return
         sequence = pdu.sequence
 
-        def acknowledge(ok: bool) -> None:
-            if ok:
+        def acknowledge(outcome: Stored) -> None:
+            if outcome is True:
                 conn.send_response(reply(sequence=sequence, message_id=message.id))
-            else:
+            elif outcome is False:
                 conn.send_response(reply(sequence=sequence, status=CommandStatus.ESME_RSYSERR))
+            else:  # refused at commit (another worker took the last cap slot)
+                conn.send_response(reply(sequence=sequence, status=outcome.status))
 
         self.gateway.persist(message, acknowledge)
 
@@ -146,6 +148,7 @@ class UpstreamHandler(ConnectionHandler):
         account = self.account_of.pop(conn, None)
         if account is not None and conn in account.sessions:
             account.sessions.remove(conn)
+            self.gateway.upstream.session_closed(account)
             log.info("unbound", system_id=account.config.system_id, peer=conn.peer, reason=reason)
 
 
@@ -162,24 +165,47 @@ class UpstreamReceipts:
         self.acknowledged = 0
         self.failed_attempts = 0
         self.dropped = 0
+        self.handed_off = 0
 
     def deliver(self, message: Message) -> None:
+        account = self.gateway.accounts.get(message.account)
+        if self.gateway.worker.shared and (account is None or not _receivers(account)):
+            self.hand_off(message)  # another worker may hold the account's receiver session
+            return
         queue = self.pending.setdefault(message.account, deque())
         if self.pending_count >= self.max_pending:
             self.dropped += 1  # still due in the store: re-sent after a restart
             return
         queue.append(message)
         self.pending_count += 1
-        account = self.gateway.accounts.get(message.account)
         if account is not None:
             self.session_ready(account)
+
+    def can_deliver(self, account: Account) -> bool:
+        """Whether this worker has a receiver session of ``account`` (to claim receipts others left for it)."""
+        return bool(_receivers(account))
+
+    def hand_off(self, message: Message) -> None:
+        """Leave the receipt for whichever worker holds a receiver session of its account (it stays due in the
+        store meanwhile, so a crash on either side loses nothing)."""
+        self.handed_off += 1
+        self.gateway.store.handoff_delivery(message.id, message.account)
+
+    def session_closed(self, account: Account) -> None:
+        """With several workers, what waits for the account's last local receiver goes to the others."""
+        if not self.gateway.worker.shared or _receivers(account):
+            return
+        queue = self.pending.pop(account.config.system_id, None)
+        while queue:
+            self.pending_count -= 1
+            self.hand_off(queue.popleft())
 
     def session_ready(self, account: Account) -> None:
         """Send what the account is owed on its receiver sessions, within their windows."""
         queue = self.pending.get(account.config.system_id)
         if not queue:
             return
-        receivers = [c for c in account.sessions if c.is_bound and _can_receive(c)]
+        receivers = _receivers(account)
         oldest = time.time() - self.gateway.config.smpp_server.receipt_max_age
         for conn in receivers:
             while queue and conn.has_free_slot:
@@ -241,6 +267,10 @@ def _receipt_pdu(message: Message) -> DeliverSm:
         short_message=text.encode("ascii", "replace"),
         tlvs=(tlv_cstr(Tag.RECEIPTED_MESSAGE_ID, message.id), tlv_int(Tag.MESSAGE_STATE, state, 1)),
     )
+
+
+def _receivers(account: Account) -> list[SmppConnection]:
+    return [c for c in account.sessions if c.is_bound and _can_receive(c)]
 
 
 def _can_receive(conn: SmppConnection) -> bool:

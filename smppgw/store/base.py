@@ -9,6 +9,7 @@ from typing import Protocol
 import msgspec
 
 from smppgw.core.message import Message, State
+from smppgw.core.policy.caps import CapLimits
 
 CommitCallback = Callable[[bool], None]
 """Called with True once durable, or False if the store failed (then nothing in that group may be acknowledged)."""
@@ -95,6 +96,49 @@ class ReportRow(msgspec.Struct, frozen=True, gc=False):
     done_at: float | None
 
 
+class CapGuard(msgspec.Struct, frozen=True, kw_only=True):
+    """A collection-cap reservation to check against every worker's committed reservations."""
+
+    account: str
+    msisdn: str
+    day: int
+    limits: CapLimits
+
+
+class CommitGuard(msgspec.Struct, frozen=True, kw_only=True):
+    """What a new message must pass inside the transaction that stores it when several worker processes share the
+    store: its idempotency key unused and its cap slot still free. One process checks both in memory; across
+    processes only the store's write lock makes check-and-insert one step. A refused message is not stored."""
+
+    client_ref: str | None = None
+    cap: CapGuard | None = None
+
+
+class Refusal(msgspec.Struct, frozen=True):
+    """Why a guarded message was not stored: ``duplicate`` (``detail``: the stored message's id) or
+    ``cap_exceeded`` (``detail``: the period and limit)."""
+
+    code: str
+    detail: str
+
+
+class HandedReceipt(msgspec.Struct, frozen=True):
+    """A receipt another worker received and could not match (its message may be ours)."""
+
+    seq: int
+    worker: int
+    record: ReceiptRecord
+
+
+class StopChange(msgspec.Struct, frozen=True):
+    """A row of the stop-list log, for other workers to follow."""
+
+    seq: int
+    scope: str
+    msisdn: str
+    stopped: bool
+
+
 class StoreStats:
     __slots__ = ("batches", "commit_seconds", "failures", "last_batch_rows", "rows", "wal_checkpoints")
 
@@ -122,7 +166,10 @@ class Store(Protocol):
     async def close(self) -> None:
         """Commit everything queued, then close."""
 
-    def add_message(self, message: Message) -> None: ...
+    refusals: dict[str, Refusal]
+    """Guarded messages the last commits refused (message id → why); the commit callback pops its own."""
+
+    def add_message(self, message: Message, guard: CommitGuard | None = None) -> None: ...
 
     def set_state(
         self, message_id: str, state: State, at: float, *, status: int = 0, receipt_due: bool = False
@@ -154,7 +201,31 @@ class Store(Protocol):
 
     def cap_release(self, message_id: str) -> None: ...
 
+    def handoff_receipt(self, receipt_id: int, worker: int, at: float) -> None:
+        """Announce a receipt this worker could not match to the other workers."""
+
+    def handoff_delivery(self, message_id: str, account: str) -> None:
+        """Leave a receipt owed upstream for a worker holding a receiver session of ``account``."""
+
+    def prune_handoffs(self, before: float) -> None:
+        """Forget receipt announcements older than ``before`` (the receipts stay, unmatched, as evidence)."""
+
     def after_commit(self, callback: CommitCallback) -> None: ...
+
+    async def receipt_handoffs(self, after: int, limit: int = 1000) -> list[HandedReceipt]:
+        """Announced receipts with a sequence number above ``after``, in commit order."""
+
+    async def last_handoff(self) -> int:
+        """The highest receipt-announcement sequence number so far (a new reader's starting cursor)."""
+
+    async def claim_deliveries(self, accounts: Sequence[str], limit: int = 500) -> list[Message]:
+        """Take (atomically, across processes) up to ``limit`` receipts left for these accounts; their messages,
+        final, still owed."""
+
+    async def stop_changes(self, after: int, limit: int = 1000) -> list[StopChange]:
+        """Stop-list log rows above sequence ``after``, in commit order."""
+
+    async def last_stop_change(self) -> int: ...
 
     async def stop_history(self, msisdn: str) -> list[StopEvent]:
         """Every recorded change of ``msisdn`` in any scope, oldest first."""

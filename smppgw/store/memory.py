@@ -9,15 +9,20 @@ from collections.abc import AsyncIterator, Sequence
 import msgspec
 
 from smppgw.core.message import Message, State
+from smppgw.core.policy.caps import over_cap
 
 from .base import (
     CommitCallback,
+    CommitGuard,
+    HandedReceipt,
     MessageView,
     PendingCallback,
     ReceiptRecord,
     Recovery,
+    Refusal,
     ReportRow,
     SegmentRow,
+    StopChange,
     StopEvent,
     StoreStats,
 )
@@ -35,6 +40,10 @@ class MemoryStore:
         self.stoplist: dict[tuple[str, str], StopEvent] = {}
         self.stoplist_log: list[StopEvent] = []
         self.cap_ledger: dict[str, tuple[str, str, int]] = {}
+        self.refusals: dict[str, Refusal] = {}
+        self.receipt_handoff: list[tuple[int, int, float]] = []  # (receipt id, worker, at); seq = index + 1
+        self.delivery_handoff: dict[int, tuple[str, str]] = {}  # seq → (message id, account)
+        self._handoff_seq = 0
         self._pending: list[tuple[str, tuple[object, ...]]] = []
         self._callbacks: list[CommitCallback] = []
         self._scheduled = False
@@ -63,8 +72,8 @@ class MemoryStore:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._commit)
 
-    def add_message(self, message: Message) -> None:
-        self._queue("message", copy.deepcopy(message))
+    def add_message(self, message: Message, guard: CommitGuard | None = None) -> None:
+        self._queue("message", copy.deepcopy(message), guard)
 
     def set_state(
         self, message_id: str, state: State, at: float, *, status: int = 0, receipt_due: bool = False
@@ -104,6 +113,34 @@ class MemoryStore:
     def cap_release(self, message_id: str) -> None:
         self._queue("cap", message_id, None)
 
+    def handoff_receipt(self, receipt_id: int, worker: int, at: float) -> None:
+        self._queue("handoff_receipt", receipt_id, worker, at)
+
+    def handoff_delivery(self, message_id: str, account: str) -> None:
+        self._queue("handoff_delivery", message_id, account)
+
+    def prune_handoffs(self, before: float) -> None:
+        return None  # sequence numbers are list positions here: announcements are kept
+
+    async def receipt_handoffs(self, after: int, limit: int = 1000) -> list[HandedReceipt]:
+        rows = self.receipt_handoff[after : after + limit]
+        return [HandedReceipt(after + i + 1, w, self.receipts[r]) for i, (r, w, _) in enumerate(rows)]
+
+    async def last_handoff(self) -> int:
+        return len(self.receipt_handoff)
+
+    async def claim_deliveries(self, accounts: Sequence[str], limit: int = 500) -> list[Message]:
+        taken = [seq for seq, (_, account) in sorted(self.delivery_handoff.items()) if account in accounts][:limit]
+        ids = [self.delivery_handoff.pop(seq)[0] for seq in taken]
+        return [copy.deepcopy(self.messages[i]) for i in ids if self.receipt_due.get(i)]
+
+    async def stop_changes(self, after: int, limit: int = 1000) -> list[StopChange]:
+        events = self.stoplist_log[after : after + limit]
+        return [StopChange(after + i + 1, e.scope, e.msisdn, e.stopped) for i, e in enumerate(events)]
+
+    async def last_stop_change(self) -> int:
+        return len(self.stoplist_log)
+
     async def stop_history(self, msisdn: str) -> list[StopEvent]:
         return [e for e in self.stoplist_log if e.msisdn == msisdn]
 
@@ -120,12 +157,44 @@ class MemoryStore:
             for callback in callbacks:
                 callback(False)
             return
+        refused = self._check_guards(ops)
         for op, args in ops:
+            if refused and op in ("message", "cap") and _message_id(op, args) in refused:
+                continue
             self._apply(op, args)
         self.stats.batches += 1
         self.stats.rows += len(ops)
         for callback in callbacks:
             callback(True)
+
+    def _check_guards(self, ops: list[tuple[str, tuple[object, ...]]]) -> dict[str, Refusal]:
+        """The SQLite store's guard semantics: against what is committed plus this batch's earlier messages."""
+        refused: dict[str, Refusal] = {}
+        if not any(op == "message" and args[1] is not None for op, args in ops):
+            return refused
+        keys = {(m.account, m.client_ref): m.id for m in self.messages.values() if m.client_ref is not None}
+        taken: dict[tuple[str, str], list[int]] = {}
+        for account, msisdn, day in self.cap_ledger.values():
+            taken.setdefault((account, msisdn), []).append(day)
+        for op, args in ops:
+            if op != "message" or args[1] is None:
+                continue
+            message, guard = args
+            assert isinstance(message, Message) and isinstance(guard, CommitGuard)
+            if guard.client_ref is not None and (message.account, guard.client_ref) in keys:
+                refused[message.id] = Refusal("duplicate", keys[(message.account, guard.client_ref)])
+                continue
+            if guard.cap is not None:
+                recipient = (guard.cap.account, guard.cap.msisdn)
+                error = over_cap(taken.get(recipient, []), guard.cap.day, guard.cap.limits)
+                if error is not None:
+                    refused[message.id] = Refusal("cap_exceeded", str(error))
+                    continue
+                taken.setdefault(recipient, []).append(guard.cap.day)
+            if guard.client_ref is not None:
+                keys[(message.account, guard.client_ref)] = message.id
+        self.refusals.update(refused)
+        return refused
 
     def _apply(self, op: str, args: tuple[object, ...]) -> None:
         if op == "message":
@@ -175,6 +244,12 @@ class MemoryStore:
             else:
                 assert isinstance(reservation, tuple)
                 self.cap_ledger[str(message_id)] = reservation
+        elif op == "handoff_receipt":
+            receipt_id, worker, at = args
+            self.receipt_handoff.append((int(str(receipt_id)), int(str(worker)), float(str(at))))
+        elif op == "handoff_delivery":
+            self._handoff_seq += 1
+            self.delivery_handoff[self._handoff_seq] = (str(args[0]), str(args[1]))
         elif op == "callback_done":
             message_id, http_status, at = args
             self.callbacks.pop(str(message_id), None)
@@ -247,3 +322,8 @@ class MemoryStore:
         ]
         for start in range(0, len(rows), chunk):
             yield rows[start : start + chunk]
+
+
+def _message_id(op: str, args: tuple[object, ...]) -> str:
+    """The id of the message a "message" or "cap" op is about."""
+    return args[0].id if op == "message" and isinstance(args[0], Message) else str(args[0])

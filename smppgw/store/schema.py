@@ -114,23 +114,37 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX cap_ledger_day ON cap_ledger(day);
     """,
+    # 5: hand-offs between worker processes (``smppgw run --workers N``). A receipt that arrived on a bind of a
+    # worker that does not own its message is announced to the others (AUTOINCREMENT: sequence numbers follow commit
+    # order and are never reused, so a reader's cursor misses nothing); a receipt owed to an upstream account with no
+    # receiver session in the owning worker waits for a worker that has one to claim it.
+    """
+    CREATE TABLE receipt_handoff (seq INTEGER PRIMARY KEY AUTOINCREMENT, receipt_id INTEGER NOT NULL,
+                                  worker INTEGER NOT NULL, at REAL NOT NULL);
+    CREATE TABLE delivery_handoff (seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL,
+                                   account TEXT NOT NULL);
+    CREATE INDEX delivery_handoff_account ON delivery_handoff(account, seq);
+    """,
 )
 
 
 def migrate(db: sqlite3.Connection) -> int:
-    """Run every migration not yet applied (each in its own transaction); returns the schema version."""
-    (version,) = db.execute("PRAGMA user_version").fetchone()
-    if version > len(MIGRATIONS):
-        raise RuntimeError(f"database schema version {version} is newer than this smppgw ({len(MIGRATIONS)})")
-    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        db.execute("BEGIN")
+    """Run every migration not yet applied, each in its own transaction; returns the schema version. Safe when
+    several processes open the same file at once: the version is read again under the write lock."""
+    while True:
+        db.execute("BEGIN IMMEDIATE")
         try:
-            for statement in script.split(";"):
+            (version,) = db.execute("PRAGMA user_version").fetchone()
+            if version > len(MIGRATIONS):
+                raise RuntimeError(f"database schema version {version} is newer than this smppgw ({len(MIGRATIONS)})")
+            if version == len(MIGRATIONS):
+                db.execute("COMMIT")
+                return int(version)
+            for statement in MIGRATIONS[version].split(";"):
                 if statement.strip():
                     db.execute(statement)
-            db.execute(f"PRAGMA user_version={number}")
+            db.execute(f"PRAGMA user_version={version + 1}")
         except BaseException:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
-    return len(MIGRATIONS)

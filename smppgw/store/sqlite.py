@@ -22,16 +22,21 @@ import aiosqlite
 import msgspec
 
 from smppgw.core.message import Message, State, TrafficClass
+from smppgw.core.policy.caps import over_cap
 from smppgw.obs.logging import get_logger
 
 from .base import (
     CommitCallback,
+    CommitGuard,
+    HandedReceipt,
     MessageView,
     PendingCallback,
     ReceiptRecord,
     Recovery,
+    Refusal,
     ReportRow,
     SegmentRow,
+    StopChange,
     StopEvent,
     StoreStats,
 )
@@ -79,11 +84,18 @@ _UPSERT_CAP = "INSERT OR REPLACE INTO cap_ledger (message_id, account, msisdn, d
 _DELETE_CAP = "DELETE FROM cap_ledger WHERE message_id=?"
 _DELETE_OPEN = "DELETE FROM open_messages WHERE id=?"
 _DELETE_DUE = "DELETE FROM receipts_due WHERE id=?"
+_HANDOFF_RECEIPT = "INSERT INTO receipt_handoff (receipt_id, worker, at) VALUES (?,?,?)"
+_HANDOFF_DELIVERY = "INSERT INTO delivery_handoff (message_id, account) VALUES (?,?)"
+_PRUNE_HANDOFFS = "DELETE FROM receipt_handoff WHERE at < ?"
+_ROW_BY_ROW = frozenset({_PRUNE_HANDOFFS})
+_GUARDED = frozenset({_INSERT_MESSAGE, _INSERT_OPEN, _UPSERT_CAP})  # a refused message's rows (first column: its id)
 _ORDER = (
     _INSERT_MESSAGE,
     _INSERT_OPEN,
     _INSERT_SEGMENT,
     _INSERT_RECEIPT,
+    _HANDOFF_RECEIPT,  # after its receipt: a reader joining the two never sees one without the other
+    _HANDOFF_DELIVERY,
     _INSERT_DUE,
     _INSERT_DELIVERY,
     _INSERT_CALLBACK,
@@ -99,6 +111,7 @@ _ORDER = (
     _DELETE_DUE,
     _DELETE_CALLBACK,
     _DELETE_CAP,
+    _PRUNE_HANDOFFS,
 )
 
 _REPORT_ROWS = (
@@ -142,6 +155,8 @@ def _bulk_statements(db: sqlite3.Connection) -> dict[str, BulkStatement]:
     limit = max_variables(db)
     bulk: dict[str, BulkStatement] = {}
     for sql in _ORDER:
+        if sql in _ROW_BY_ROW:
+            continue
         if sql in _UPDATES:
             if supports_bulk_update():
                 table, columns, key = _UPDATES[sql]
@@ -264,6 +279,8 @@ class SqliteStore:
         self.stats = StoreStats()
         self._queues: dict[str, list[tuple[Any, ...]]] = {sql: [] for sql in _ORDER}
         self._callbacks: list[CommitCallback] = []
+        self._guards: list[tuple[str, str, CommitGuard]] = []  # (message id, account, guard)
+        self.refusals: dict[str, Refusal] = {}
         self._pending = 0
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="smppgw-store")
         self._writer_db: sqlite3.Connection | None = None
@@ -356,7 +373,9 @@ class SqliteStore:
         if self._pending == 1 and self._wakeup is not None:
             self._wakeup.set()
 
-    def add_message(self, message: Message) -> None:
+    def add_message(self, message: Message, guard: CommitGuard | None = None) -> None:
+        if guard is not None:
+            self._guards.append((message.id, message.account, guard))
         self._queue(_INSERT_MESSAGE, _message_row(message))
         self._queue(_INSERT_OPEN, (message.id, _TEXT[message.state]))
 
@@ -413,6 +432,15 @@ class SqliteStore:
     def cap_release(self, message_id: str) -> None:
         self._queue(_DELETE_CAP, (message_id,))
 
+    def handoff_receipt(self, receipt_id: int, worker: int, at: float) -> None:
+        self._queue(_HANDOFF_RECEIPT, (receipt_id, worker, at))
+
+    def handoff_delivery(self, message_id: str, account: str) -> None:
+        self._queue(_HANDOFF_DELIVERY, (message_id, account))
+
+    def prune_handoffs(self, before: float) -> None:
+        self._queue(_PRUNE_HANDOFFS, (before,))
+
     def after_commit(self, callback: CommitCallback) -> None:
         if self._failed is not None:
             asyncio.get_running_loop().call_soon(callback, False)
@@ -438,14 +466,16 @@ class SqliteStore:
             wait = self._last_commit + self.commit_interval - time.perf_counter()
             if wait > 0 and self._pending < self.max_batch and not self._closing:
                 await asyncio.sleep(wait)
-            queues, callbacks, rows = self._queues, self._callbacks, self._pending
+            queues, callbacks, rows, guards = self._queues, self._callbacks, self._pending, self._guards
             self._queues = {sql: [] for sql in _ORDER}
             self._callbacks = []
+            self._guards = []
             self._pending = 0
             started = self._last_commit = time.perf_counter()
             try:
                 if rows:
-                    await loop.run_in_executor(self._executor, self._write_batch, queues)
+                    refused = await loop.run_in_executor(self._executor, self._write_batch, queues, guards)
+                    self.refusals.update(refused)
             except Exception as exc:  # disk full, I/O error, corruption: stop acknowledging anything
                 self._failed = exc
                 self.stats.failures += 1
@@ -459,11 +489,19 @@ class SqliteStore:
             if self._pending or self._callbacks or self._closing:
                 self._wakeup.set()  # more to write, or closing: the next turn returns once nothing is left
 
-    def _write_batch(self, queues: dict[str, list[tuple[Any, ...]]]) -> None:
+    def _write_batch(
+        self, queues: dict[str, list[tuple[Any, ...]]], guards: list[tuple[str, str, CommitGuard]]
+    ) -> dict[str, Refusal]:
         db = self._writer_db
         assert db is not None
-        db.execute("BEGIN")
+        db.execute("BEGIN IMMEDIATE")  # the write lock first: other worker processes may share the file
+        refused: dict[str, Refusal] = {}
         try:
+            if guards:
+                refused = _check_guards(db, guards)
+                if refused:
+                    for sql in _GUARDED:
+                        queues[sql] = [row for row in queues[sql] if row[0] not in refused]
             for sql in _ORDER:
                 rows = queues[sql]
                 if rows:
@@ -477,6 +515,28 @@ class SqliteStore:
             raise
         db.execute("COMMIT")
         self._bound_wal(db)
+        return refused
+
+    def _claim_deliveries(self, accounts: Sequence[str], limit: int) -> list[str]:
+        """Take receipts left for ``accounts`` in one write transaction: no other process can take the same."""
+        db = self._writer_db
+        assert db is not None
+        marks = ",".join("?" * len(accounts))
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            rows = db.execute(
+                f"SELECT seq, message_id FROM delivery_handoff WHERE account IN ({marks}) ORDER BY seq LIMIT ?",
+                (*accounts, limit),
+            ).fetchall()
+            if rows:
+                db.execute(
+                    f"DELETE FROM delivery_handoff WHERE seq IN ({','.join('?' * len(rows))})", [r[0] for r in rows]
+                )
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return [str(r[1]) for r in rows]
 
     def _bound_wal(self, db: sqlite3.Connection) -> None:
         """The background checkpoints run while this writer keeps committing, so they never copy the last frames and
@@ -563,6 +623,50 @@ class SqliteStore:
             cap_reservations=reservations,
         )
 
+    async def receipt_handoffs(self, after: int, limit: int = 1000) -> list[HandedReceipt]:
+        return [
+            HandedReceipt(row[0], row[1], _receipt_from_row(row[2:]))
+            for row in await self._fetchall(
+                "SELECT h.seq, h.worker, r.id, r.connector, r.smsc_id, r.state, r.err, r.done_date, r.received_at, "
+                "r.raw, r.message_id, r.part FROM receipt_handoff h JOIN receipts r ON r.id = h.receipt_id "
+                "WHERE h.seq > ? ORDER BY h.seq LIMIT ?",
+                (after, limit),
+            )
+        ]
+
+    async def last_handoff(self) -> int:
+        return int((await self._fetchall("SELECT coalesce(max(seq), 0) FROM receipt_handoff"))[0][0])
+
+    async def claim_deliveries(self, accounts: Sequence[str], limit: int = 500) -> list[Message]:
+        if not accounts or self._failed is not None:
+            return []
+        loop = asyncio.get_running_loop()
+        ids = await loop.run_in_executor(self._executor, self._claim_deliveries, list(accounts), limit)
+        if not ids:
+            return []
+        messages = []
+        for row in await self._fetchall(
+            f"SELECT {_QUALIFIED_COLUMNS}, m.done_at FROM receipts_due d JOIN messages m ON m.id = d.id "
+            f"WHERE d.id IN ({','.join('?' * len(ids))}) ORDER BY d.id",
+            ids,
+        ):
+            message = _message_from_row(row[:-1])
+            message.done_at = row[-1]
+            messages.append(message)
+        return messages
+
+    async def stop_changes(self, after: int, limit: int = 1000) -> list[StopChange]:
+        return [
+            StopChange(seq, scope, str(msisdn), bool(stopped))
+            for seq, scope, msisdn, stopped in await self._fetchall(
+                "SELECT rowid, scope, msisdn, stopped FROM stoplist_log WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                (after, limit),
+            )
+        ]
+
+    async def last_stop_change(self) -> int:
+        return int((await self._fetchall("SELECT coalesce(max(rowid), 0) FROM stoplist_log"))[0][0])
+
     async def stop_history(self, msisdn: str) -> list[StopEvent]:
         return [
             StopEvent(scope=scope, msisdn=msisdn, stopped=bool(stopped), at=at, source=source)
@@ -633,6 +737,40 @@ class SqliteStore:
             if len(rows) < chunk:
                 return
             first, after = ">", rows[-1][0]
+
+
+def _check_guards(db: sqlite3.Connection, guards: list[tuple[str, str, CommitGuard]]) -> dict[str, Refusal]:
+    """Inside the batch's write transaction: the guarded messages whose key another message already has, or whose
+    cap slot every process's committed reservations (and this batch's earlier ones) already fill."""
+    refused: dict[str, Refusal] = {}
+    keys: dict[tuple[str, str], str] = {}
+    taken: dict[tuple[str, str], list[int]] = {}
+    for message_id, account, guard in guards:
+        if guard.client_ref is not None:
+            ref = (account, guard.client_ref)
+            row = db.execute("SELECT id FROM messages WHERE account=? AND client_ref=?", ref).fetchone()
+            existing = str(row[0]) if row is not None else keys.get(ref)
+            if existing is not None:
+                refused[message_id] = Refusal("duplicate", existing)
+                continue
+        cap = guard.cap
+        if cap is not None:
+            recipient = (cap.account, cap.msisdn)
+            days = [
+                int(day)
+                for (day,) in db.execute(
+                    "SELECT day FROM cap_ledger WHERE account=? AND msisdn=? AND message_id<>?",
+                    (*recipient, message_id),
+                )
+            ]
+            error = over_cap(days + taken.get(recipient, []), cap.day, cap.limits)
+            if error is not None:
+                refused[message_id] = Refusal("cap_exceeded", str(error))
+                continue
+            taken.setdefault(recipient, []).append(cap.day)
+        if guard.client_ref is not None:
+            keys[(account, guard.client_ref)] = message_id
+    return refused
 
 
 def _run_callbacks(callbacks: list[CommitCallback], *, ok: bool) -> None:

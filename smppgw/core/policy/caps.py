@@ -64,27 +64,9 @@ class CapLedger:
         days = list(self._days.get(key, ()))
         if ignore is not None and ignore in self._by_message:
             days.remove(self._by_message[ignore][1])
-        if not days:
-            if min(limits) < 1:
-                raise CapExceededError(*_first_zero(limits))
-            return
-        when = date.fromordinal(day)
-        week = when.isocalendar()[:2]
-        per_day = per_week = per_month = 0
-        for other in days:
-            if other == day:
-                per_day += 1
-            other_date = date.fromordinal(other)
-            if other_date.isocalendar()[:2] == week:
-                per_week += 1
-            if (other_date.year, other_date.month) == (when.year, when.month):
-                per_month += 1
-        if per_day >= limits.per_day:
-            raise CapExceededError("day", limits.per_day)
-        if per_week >= limits.per_week:
-            raise CapExceededError("week", limits.per_week)
-        if per_month >= limits.per_month:
-            raise CapExceededError("month", limits.per_month)
+        error = over_cap(days, day, limits)
+        if error is not None:
+            raise error
 
     def reserve(self, key: CapKey, day: int, message_id: str) -> None:
         """Take a slot (after ``check``); a message holds at most one reservation."""
@@ -125,6 +107,30 @@ class CapLedger:
         """Restore reservations (account, msisdn, day, message id) after a restart."""
         for account, msisdn, day, message_id in rows:
             self.reserve((account, msisdn), day, message_id)
+
+
+def over_cap(days: Iterable[int], day: int, limits: CapLimits) -> CapExceededError | None:
+    """The cap one more message on ``day`` would exceed, given the days already reserved (None: it fits)."""
+    if min(limits) < 1:
+        return CapExceededError(*_first_zero(limits))
+    when = date.fromordinal(day)
+    week = when.isocalendar()[:2]
+    per_day = per_week = per_month = 0
+    for other in days:
+        if other == day:
+            per_day += 1
+        other_date = date.fromordinal(other)
+        if other_date.isocalendar()[:2] == week:
+            per_week += 1
+        if (other_date.year, other_date.month) == (when.year, when.month):
+            per_month += 1
+    if per_day >= limits.per_day:
+        return CapExceededError("day", limits.per_day)
+    if per_week >= limits.per_week:
+        return CapExceededError("week", limits.per_week)
+    if per_month >= limits.per_month:
+        return CapExceededError("month", limits.per_month)
+    return None
 
 
 def _first_zero(limits: CapLimits) -> tuple[str, int]:
