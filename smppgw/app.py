@@ -326,6 +326,21 @@ class GatewayApp:
                 kind="gauge",
             ),
         ]
+        exchange = self.exchange
+        if exchange is not None:
+            sources.append(
+                CounterSource(
+                    "smppgw_worker_handoffs",
+                    "Hand-offs between worker processes: receipts matched for another worker, receipts owed upstream "
+                    "left for another worker and taken from one",
+                    ("kind",),
+                    lambda: {
+                        ("receipt_matched",): exchange.receipts_matched,
+                        ("delivery_left",): gateway.upstream.handed_off,
+                        ("delivery_taken",): exchange.deliveries_claimed,
+                    },
+                )
+            )
         for source in sources:
             with contextlib.suppress(ValueError):  # a second app in one process (tests) reuses the names
                 SCRAPE_TIME.add(source)

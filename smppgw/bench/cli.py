@@ -32,6 +32,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     load.add_argument("--binds", type=int, default=d.binds, help="binds of the load generator and of the gateway's "
                       "connector (default %(default)s)")  # fmt: skip
     load.add_argument("--window", type=int, default=d.window, help="requests in flight per bind (default %(default)s)")
+    add(
+        "--workers",
+        type=int,
+        default=d.workers,
+        help="gateway processes: smppgw run --workers N (a supervisor and N workers sharing the ports); the "
+        "gateway's CPU and RSS cover all of them, --binds is the connector's total (default %(default)s)",
+    )
     load.add_argument(
         "--mix", default=d.mix, help="kind=weight,... of latin, cyrillic, long, emoji (default %(default)s)"
     )
@@ -70,6 +77,7 @@ def main(args: argparse.Namespace) -> int:
         duration=args.duration,
         binds=args.binds,
         window=args.window,
+        workers=args.workers,
         mix=args.mix,
         rate=args.rate,
         repeat=args.repeat,

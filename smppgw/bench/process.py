@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Final
 
+from . import procfs
+
 PR_SET_PDEATHSIG: Final = 1
 STOP_TIMEOUT: Final = 15.0
 """Seconds between SIGTERM and SIGKILL (the gateway drains in-flight requests for up to 10 s, then unbinds)."""
@@ -170,4 +172,27 @@ def wait_for_port(
         if time.monotonic() >= deadline:
             name = process.name if process is not None else f"{host}:{port}"
             raise BenchProcessError(f"{name} was not accepting connections on {host}:{port} within {timeout:.0f} s")
+        time.sleep(interval)
+
+
+def wait_for_listeners(
+    port: int, count: int, timeout: float, process: ManagedProcess | None = None, interval: float = 0.05
+) -> None:
+    """Return once at least ``count`` sockets listen on ``port`` (``smppgw run --workers N``: one per worker, with
+    SO_REUSEPORT; a TCP connect succeeds as soon as the first is up); BenchProcessError after ``timeout`` or when
+    ``process`` exits."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process is not None and not process.alive():
+            raise BenchProcessError(
+                f"{process.name} exited with status {process.poll()} before listening:\n{process.tail()}"
+            )
+        found = procfs.listening_sockets(port)
+        if found >= count:
+            return
+        if time.monotonic() >= deadline:
+            name = process.name if process is not None else f"port {port}"
+            raise BenchProcessError(
+                f"{name}: {found} of {count} sockets listening on port {port} after {timeout:.0f} s"
+            )
         time.sleep(interval)

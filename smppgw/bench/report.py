@@ -3,8 +3,8 @@
 JSON keys are the field names below, in this order; ``schema`` changes when a key is renamed or removed (adding keys
 is compatible). Latencies are milliseconds (measured by the load generator, from the moment a submit_sm was handed
 to its connection); rates are per second over the load generator's submit phase; CPU is user + system time of the
-whole process (every thread) over the pass's measurement window, divided by the segments whose final receipt came
-back to the load generator.
+whole process (every thread; for the gateway its whole tree: with ``--workers N`` the supervisor and every worker)
+over the pass's measurement window, divided by the segments whose final receipt came back to the load generator.
 """
 
 from __future__ import annotations
@@ -58,7 +58,9 @@ class PassFigures(msgspec.Struct, frozen=True, kw_only=True):
     cpu_s: ProcessFigures  # CPU seconds over the window (the load generator's: its own run)
     cpu_us_per_segment: ProcessFigures  # cpu_s / receipts_matched, in µs
     window_s: float  # the CPU measurement window: load generator start → its exit + the gateway/sim going idle
-    gateway_peak_rss_mb: float | None  # VmHWM of the gateway process so far (None in the baseline)
+    gateway_peak_rss_mb: float | None  # VmHWM of the gateway process so far (None in the baseline); with several
+    # workers the sum of each process's VmHWM: an upper bound, the processes need not have peaked together
+    gateway_worker_segments: list[int] | None = None  # segments each gateway worker accepted (None in the baseline)
 
 
 class RoundResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -104,8 +106,9 @@ class BenchSettings(msgspec.Struct, frozen=True, kw_only=True):
     segments_per_message: float
     duration_s: float | None
     rate: float  # offered segments/s (0 = closed loop: as fast as the windows allow)
-    binds: int
+    binds: int  # of the load generator, and of the gateway's connector in all (each worker opens its share, >= 1)
     window: int
+    workers: int = 1  # gateway processes (smppgw run --workers N)
     mix: str
     repeat: int
     warmup_segments: int
@@ -186,13 +189,19 @@ def matched_pct(matched: int, expected: int) -> float:
 
 
 def aggregate(passes: Sequence[PassFigures]) -> PassFigures:
-    """Medians of rates, latencies and CPU; sums of counts (so 100 % means every round had every receipt); the
-    largest peak RSS."""
+    """Medians of rates, latencies and CPU; sums of counts (so 100 % means every round had every receipt, and the
+    segments per worker are sums too); the largest peak RSS."""
     if not passes:
         raise ValueError("no passes to aggregate")
     expected = sum(p.receipts_expected for p in passes)
     matched = sum(p.receipts_matched for p in passes)
     peaks = [p.gateway_peak_rss_mb for p in passes if p.gateway_peak_rss_mb is not None]
+    splits = [p.gateway_worker_segments for p in passes]
+    worker_segments = (
+        [sum(column) for column in zip(*splits, strict=True)]
+        if splits and all(s is not None and len(s) == len(splits[0] or ()) for s in splits)
+        else None
+    )
     return PassFigures(
         messages=sum(p.messages for p in passes),
         segments=sum(p.segments for p in passes),
@@ -213,6 +222,7 @@ def aggregate(passes: Sequence[PassFigures]) -> PassFigures:
         cpu_us_per_segment=_processes(passes, lambda p: p.cpu_us_per_segment),
         window_s=_median_of(passes, lambda p: p.window_s),
         gateway_peak_rss_mb=max(peaks) if peaks else None,
+        gateway_worker_segments=worker_segments,
     )
 
 
@@ -243,6 +253,7 @@ def format_text(report: BenchReport) -> str:
     lines = [
         f"smppgw bench: {s.messages:,} messages ({s.segments:,} segments, {s.segments_per_message:.2f}/message) "
         f"per pass, {s.repeat} round(s), {s.binds} bind(s) x window {s.window}, {rate}, mix {s.mix}",
+        f"  gateway: {_workers(s.workers)}",
         f"  store {s.store}, metrics {'on' if s.metrics else 'off'}, simulator receipt delay "
         + (f"{s.receipt_delay_ms} ms" if s.receipt_delay_ms else "default (100 ms)"),
         f"  host: {h.cpu_model}, {h.cpus_usable}/{h.cpus} CPUs, {h.memory_mb:,} MB, Python {h.python}, "
@@ -278,7 +289,12 @@ def format_text(report: BenchReport) -> str:
             _num(g.cpu_us_per_segment.loadtest),
             _num(b.cpu_us_per_segment.loadtest),
         ),
-        _row("gateway peak RSS MB", _num(g.gateway_peak_rss_mb), "-"),
+        _row("gateway peak RSS MB" + (" (sum)" if s.workers > 1 else ""), _num(g.gateway_peak_rss_mb), "-"),
+    ]
+    if s.workers > 1:
+        split = g.gateway_worker_segments
+        lines.append(_row("segments per worker (sums)", "/".join(f"{n:,}" for n in split) if split else "-", "-"))
+    lines += [
         _row("measurement window s", _num(g.window_s, 2), _num(b.window_s, 2)),
         "",
         f"gateway ÷ baseline throughput: {report.ratio:.3f}"
@@ -286,6 +302,12 @@ def format_text(report: BenchReport) -> str:
         f"elapsed {report.elapsed_s:.1f} s" + (f"; run directory kept: {report.run_dir}" if report.run_dir else ""),
     ]
     return "\n".join(lines)
+
+
+def _workers(count: int) -> str:
+    if count == 1:
+        return "1 worker (one process)"
+    return f"{count} workers (smppgw run --workers {count}: a supervisor and {count} processes; CPU and RSS summed)"
 
 
 def _resp(p: PassFigures) -> Percentiles:
@@ -306,7 +328,8 @@ def format_sweep(report: SweepReport) -> str:
     )
     lines = [
         f"smppgw bench sweep: {per_pass} per pass, {s.repeat} round(s) per point, {s.binds} bind(s) x window "
-        f"{s.window}; host {h.cpu_model}, {h.cpus_usable}/{h.cpus} CPUs; latencies in ms (medians of rounds)",
+        f"{s.window}, gateway {s.workers} worker(s); host {h.cpu_model}, {h.cpus_usable}/{h.cpus} CPUs; latencies in "
+        "ms (medians of rounds)",
         f"result: {'OK' if report.ok else 'FAILED'}" + ("" if report.ok else " (" + "; ".join(report.failures) + ")"),
         header,
     ]

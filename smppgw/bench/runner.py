@@ -2,11 +2,13 @@
 
 One ``BenchEnvironment`` owns a temporary directory, the simulator process and the gateway process (its config:
 SQLite file in that directory, durability on, metrics on, one account with a very high rate limit, one connector to
-the simulator). Each round runs the same load twice, as a fresh ``smppgw loadtest`` process each time: once straight
-at the simulator (the baseline) and once through the gateway, alternating which goes first so drift of a shared box
-hits both. CPU time of the gateway and the simulator is read from /proc around each pass; the window runs from the
-load generator's start to its exit plus the time the gateway (and simulator) take to go idle, so deferred work such
-as group commits of the store is counted.
+the simulator; ``--workers N`` runs it as ``smppgw run --workers N``: a supervisor and N worker processes sharing the
+ports through SO_REUSEPORT and the SQLite file, each opening its share of the connector's binds). Each round runs the
+same load twice, as a fresh ``smppgw loadtest`` process each time: once straight at the simulator (the baseline) and
+once through the gateway, alternating which goes first so drift of a shared box hits both. CPU time of the gateway
+(its whole process tree) and the simulator is read from /proc around each pass; the window runs from the load
+generator's start to its exit plus the time the gateway (and simulator) take to go idle, so deferred work such as
+group commits of the store is counted.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Final, Literal
 
 import msgspec
 
+from smppgw.core.workers import WorkerSlot
 from smppgw.loadtest.config import LoadConfig, parse_mix
 from smppgw.loadtest.histogram import LatencySummary
 from smppgw.loadtest.mix import build_templates
@@ -37,7 +40,14 @@ from smppgw.loadtest.report import LoadReport
 from smppgw.loadtest.report import from_json as loadtest_from_json
 
 from . import procfs
-from .process import BenchProcessError, ManagedProcess, free_ports, smppgw_command, wait_for_port
+from .process import (
+    BenchProcessError,
+    ManagedProcess,
+    free_ports,
+    smppgw_command,
+    wait_for_listeners,
+    wait_for_port,
+)
 from .report import (
     BenchReport,
     BenchSettings,
@@ -66,6 +76,10 @@ IDLE_TIMEOUT_S: Final = 5.0
 RECEIPT_TIMEOUT_S: Final = 15.0
 BIND_TIMEOUT_S: Final = 10.0
 MAX_SWEEP_POINTS: Final = 12
+MAX_WORKERS: Final = 32
+METRICS_SETTLE_S: Final = 5.0
+"""Seconds to wait for the workers' counters to show a pass (with several workers /metrics merges files that each
+worker rewrites every second)."""
 ASSUMED_MIN_RATE: Final = 200.0
 """Messages/s a closed-loop pass is assumed to reach at least, for its hard time limit."""
 
@@ -78,8 +92,9 @@ class BenchError(RuntimeError):
 class BenchOptions:
     segments: int = 20_000
     duration: float | None = None
-    binds: int = 2
+    binds: int = 2  # of the load generator, and of the gateway's connector in all (spread over its workers)
     window: int = 500
+    workers: int = 1  # gateway processes: smppgw run --workers N
     mix: str = "latin=40,cyrillic=40,long=15,emoji=5"
     rate: float = 0.0  # offered segments/s; 0 = closed loop
     repeat: int = 1
@@ -99,6 +114,8 @@ class BenchOptions:
             problems.append("--duration needs --rate > 0 (a closed loop is bounded by --segments)")
         if self.binds < 1 or self.window < 1:
             problems.append("--binds and --window must be >= 1")
+        if not 1 <= self.workers <= MAX_WORKERS:
+            problems.append(f"--workers must be 1..{MAX_WORKERS}")
         if self.rate < 0 or not math.isfinite(self.rate):
             problems.append("--rate must be >= 0")
         if not 1 <= self.repeat <= 50:
@@ -176,6 +193,30 @@ rate = 10000000.0
 [routing]
 default = "sim"
 """
+
+
+_SAMPLE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>[^}]*)\})?\s+(?P<value>\S+)")
+_WORKER_LABEL = re.compile(r'(?:^|,)\s*worker="(?P<index>\d+)"')
+
+
+def metric_by_worker(text: str, name: str) -> dict[int, float]:
+    """The sum of metric ``name``'s samples per ``worker`` label in a Prometheus exposition (worker 0 for samples
+    without that label: a gateway of one process)."""
+    sums: dict[int, float] = {}
+    for line in text.splitlines():
+        m = _SAMPLE.match(line)
+        if m is None or m["name"] != name:
+            continue
+        worker = _WORKER_LABEL.search(m["labels"] or "")
+        index = int(worker["index"]) if worker else 0
+        with contextlib.suppress(ValueError):
+            sums[index] = sums.get(index, 0.0) + float(m["value"])
+    return sums
+
+
+def binds_per_worker(binds: int, workers: int) -> list[int]:
+    """The binds to the simulator each gateway worker opens for a connector of ``binds`` (the gateway's own rule)."""
+    return [WorkerSlot(index=i, count=workers).share_of_binds(binds) for i in range(workers)]
 
 
 def host_info(loadavg_start: Sequence[float]) -> HostInfo:
@@ -288,6 +329,7 @@ class BenchEnvironment:
     http_port: int = 0
     failures: list[str] = field(default_factory=list)
     _pass_number: int = 0
+    _worker_segments: dict[int, float] = field(default_factory=dict)  # last read of each worker's counter
 
     def __post_init__(self) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="smppgw-bench-"))
@@ -312,36 +354,75 @@ class BenchEnvironment:
             ),
             encoding="utf-8",
         )
-        self.gateway = ManagedProcess(
-            "gateway", smppgw_command("run", "--config", str(config_path)), self.directory
-        ).start()
+        argv = smppgw_command("run", "--config", str(config_path), "--workers", str(o.workers))
+        self.gateway = ManagedProcess("gateway", argv, self.directory).start()
+        deadline = time.monotonic() + o.ready_timeout
         wait_for_port(HOST, self.gateway_port, o.ready_timeout, self.gateway)
-        self._wait_for_connector(o.ready_timeout)
+        # with SO_REUSEPORT the first worker up makes the ports answer: wait for every worker's listeners too
+        for port in (self.gateway_port, self.http_port):
+            wait_for_listeners(port, o.workers, max(0.0, deadline - time.monotonic()), self.gateway)
+        self._wait_for_connector(max(0.0, deadline - time.monotonic()))
+        self._worker_segments = self._read_worker_segments() or {}
+
+    def _metrics(self) -> str | None:
+        """The gateway's Prometheus exposition (every worker's, labelled ``worker``, when there are several)."""
+        url = f"http://{HOST}:{self.http_port}/metrics"
+        with contextlib.suppress(OSError, ValueError), urllib.request.urlopen(url, timeout=2.0) as response:
+            return str(response.read().decode("utf-8", errors="replace"))
+        return None
 
     def _wait_for_connector(self, timeout: float) -> None:
-        """Until the gateway's Prometheus endpoint shows every bind to the simulator up."""
+        """Until the gateway's Prometheus endpoint shows every bind to the simulator up: each worker's share of
+        ``--binds`` (at least one each), every worker present."""
         assert self.gateway is not None
         deadline = time.monotonic() + timeout
-        url = f"http://{HOST}:{self.http_port}/metrics"
-        up = 0.0
-        while time.monotonic() < deadline:
+        need = binds_per_worker(self.options.binds, self.options.workers)
+        up: dict[int, float] = {}
+        while True:
             if not self.gateway.alive():
                 raise BenchProcessError(f"gateway exited with status {self.gateway.poll()}:\n{self.gateway.tail()}")
-            with contextlib.suppress(OSError, ValueError):
-                with urllib.request.urlopen(url, timeout=2.0) as response:
-                    text = response.read().decode("utf-8", errors="replace")
-                up = sum(
-                    float(line.rsplit(" ", 1)[1])
-                    for line in text.splitlines()
-                    if line.startswith("smppgw_connector_binds_up{")
-                )
-                if up >= self.options.binds:
+            text = self._metrics()
+            if text is not None:
+                up = metric_by_worker(text, "smppgw_connector_binds_up")
+                if all(up.get(i, 0.0) >= n for i, n in enumerate(need)):
                     return
+            if time.monotonic() >= deadline:
+                break
             time.sleep(0.1)
-        raise BenchProcessError(f"the gateway's binds to the simulator were not up within {timeout:.0f} s ({up:g} up)")
+        seen = ", ".join(f"worker {i}: {up.get(i, 0.0):g} of {n}" for i, n in enumerate(need))
+        raise BenchProcessError(f"the gateway's binds to the simulator were not up within {timeout:.0f} s ({seen})")
+
+    def _read_worker_segments(self) -> dict[int, float] | None:
+        text = self._metrics()
+        return None if text is None else metric_by_worker(text, "smppgw_segments_accepted_total")
+
+    def _worker_split(self, accepted: int) -> list[int] | None:
+        """Segments each gateway worker accepted since the last call, which saw ``accepted`` more in all (waits up
+        to METRICS_SETTLE_S for every worker's counter to show them); None when /metrics did not answer."""
+        deadline = time.monotonic() + METRICS_SETTLE_S
+        before = self._worker_segments
+        while True:
+            now = self._read_worker_segments()
+            if now is not None and sum(now.values()) >= sum(before.values()) + accepted:
+                break
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
+        if now is None:
+            return None
+        self._worker_segments = now
+        split = []
+        for i in range(self.options.workers):
+            was, count = before.get(i, 0.0), now.get(i, 0.0)
+            split.append(round(count - was if count >= was else count))  # a restarted worker counts from 0 again
+        return split
 
     def close(self) -> None:
         """Stop the gateway (it unbinds from the simulator), then the simulator; remove the directory unless kept."""
+        if self.gateway is not None and self.options.workers > 1:
+            exits = _WORKER_EXIT.findall(self.gateway.errors())  # the supervisor restarted them: receipts may be lost
+            if exits:
+                self.failures.append(f"gateway workers exited during the run: {'; '.join(exits)}")
         for process in (self.gateway, self.sim):
             if process is None:
                 continue
@@ -408,7 +489,7 @@ class BenchEnvironment:
         )  # fmt: skip
         loadtest = ManagedProcess(f"loadtest-{self._pass_number:02d}-{kind}", argv, self.directory)
         sampler = procfs.Sampler(pids, interval=0.25) if o.timeline else None
-        cpu0 = {name: procfs.cpu_seconds(pid) for name, pid in pids.items()}
+        cpu0 = {name: procfs.tree_cpu_seconds(pid) for name, pid in pids.items()}  # supervisor + workers
         t0 = time.monotonic()
         try:
             loadtest.start()  # before the sampler thread starts: preexec_fn is only safe without threads
@@ -418,9 +499,10 @@ class BenchEnvironment:
             wall = time.monotonic() - t0
             self._check_alive()
             self._wait_idle(pids)
-            cpu1 = {name: procfs.cpu_seconds(pid) for name, pid in pids.items()}
+            cpu1 = {name: procfs.tree_cpu_seconds(pid) for name, pid in pids.items()}
             window = time.monotonic() - t0
-            rss_peak_kb = procfs.memory_kb(pids["gateway"])[1] if kind == "gateway" else None
+            # the sum of each gateway process's own peak: an upper bound with several workers (see tree_memory_kb)
+            rss_peak_kb = procfs.tree_memory_kb(pids["gateway"])[1] if kind == "gateway" else None
         finally:
             samples = sampler.stop() if sampler is not None else []
             loadtest.stop(term_timeout=2.0)
@@ -432,7 +514,8 @@ class BenchEnvironment:
             ) from None
         failures = _pass_failures(label, status, report)
         cpu = {name: cpu1[name] - cpu0[name] for name in pids}
-        figures = _figures(report, cpu, window, rss_peak_kb)
+        split = self._worker_split(report.submits.acknowledged) if kind == "gateway" else None
+        figures = _figures(report, cpu, window, rss_peak_kb, split)
         timeline = (
             build_timeline(parse_progress(loadtest.errors()), samples, offset=max(0.0, wall - report.elapsed_s))
             if o.timeline
@@ -444,17 +527,25 @@ class BenchEnvironment:
                 f"{figures.receipts_expected:,}, p99 resp {figures.latency_ms.submit_resp.p99:.1f} ms, CPU-µs/segment "
                 + (f"gateway {us.gateway:.1f} " if (us := figures.cpu_us_per_segment).gateway is not None else "")
                 + f"sim {us.sim:.1f} loadtest {us.loadtest:.1f}"
+                + (f", segments per worker {_split_text(split)}" if split is not None and len(split) > 1 else "")
                 + (f"  [{'; '.join(failures)}]" if failures else "")
             )
         return PassResult(figures, failures, timeline)
+
+
+_WORKER_EXIT: Final = re.compile(r"smppgw supervisor: (worker \d+ exited \([^)]*\))")
 
 
 def _total_cpu(pids: dict[str, int]) -> float:
     total = 0.0
     for pid in pids.values():
         with contextlib.suppress(procfs.ProcError, ValueError):
-            total += procfs.cpu_seconds(pid)
+            total += procfs.tree_cpu_seconds(pid)
     return total
+
+
+def _split_text(split: Sequence[int]) -> str:
+    return "/".join(f"{n:,}" for n in split)
 
 
 def _pass_failures(label: str, status: int, report: LoadReport) -> list[str]:
@@ -473,7 +564,13 @@ def _percentiles(summary: LatencySummary) -> Percentiles:
     return Percentiles(p50=summary.p50, p95=summary.p95, p99=summary.p99)
 
 
-def _figures(report: LoadReport, cpu: dict[str, float], window: float, rss_peak_kb: int | None) -> PassFigures:
+def _figures(
+    report: LoadReport,
+    cpu: dict[str, float],
+    window: float,
+    rss_peak_kb: int | None,
+    worker_segments: list[int] | None = None,
+) -> PassFigures:
     sub, rc, tp = report.submits, report.receipts, report.throughput
     completed = rc.matched if rc.expected else sub.acknowledged
 
@@ -511,6 +608,7 @@ def _figures(report: LoadReport, cpu: dict[str, float], window: float, rss_peak_
         ),
         window_s=round(window, 3),
         gateway_peak_rss_mb=None if rss_peak_kb is None else round(rss_peak_kb / 1024, 1),
+        gateway_worker_segments=worker_segments,
     )
 
 
@@ -523,6 +621,7 @@ def _settings(options: BenchOptions, per_message: float, messages: int) -> Bench
         rate=options.rate,
         binds=options.binds,
         window=options.window,
+        workers=options.workers,
         mix=options.mix,
         repeat=options.repeat,
         warmup_segments=options.warmup,

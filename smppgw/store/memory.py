@@ -248,8 +248,9 @@ class MemoryStore:
             receipt_id, worker, at = args
             self.receipt_handoff.append((int(str(receipt_id)), int(str(worker)), float(str(at))))
         elif op == "handoff_delivery":
-            self._handoff_seq += 1
-            self.delivery_handoff[self._handoff_seq] = (str(args[0]), str(args[1]))
+            if all(message_id != args[0] for message_id, _ in self.delivery_handoff.values()):
+                self._handoff_seq += 1
+                self.delivery_handoff[self._handoff_seq] = (str(args[0]), str(args[1]))
         elif op == "callback_done":
             message_id, http_status, at = args
             self.callbacks.pop(str(message_id), None)

@@ -117,13 +117,15 @@ MIGRATIONS: tuple[str, ...] = (
     # 5: hand-offs between worker processes (``smppgw run --workers N``). A receipt that arrived on a bind of a
     # worker that does not own its message is announced to the others (AUTOINCREMENT: sequence numbers follow commit
     # order and are never reused, so a reader's cursor misses nothing); a receipt owed to an upstream account with no
-    # receiver session in the owning worker waits for a worker that has one to claim it.
+    # receiver session in the owning worker waits for a worker that has one to claim it (once: a message is left at
+    # most once at a time, so two workers never both take it).
     """
     CREATE TABLE receipt_handoff (seq INTEGER PRIMARY KEY AUTOINCREMENT, receipt_id INTEGER NOT NULL,
                                   worker INTEGER NOT NULL, at REAL NOT NULL);
     CREATE TABLE delivery_handoff (seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL,
                                    account TEXT NOT NULL);
     CREATE INDEX delivery_handoff_account ON delivery_handoff(account, seq);
+    CREATE UNIQUE INDEX delivery_handoff_message ON delivery_handoff(message_id);
     """,
 )
 

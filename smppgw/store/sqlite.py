@@ -85,7 +85,7 @@ _DELETE_CAP = "DELETE FROM cap_ledger WHERE message_id=?"
 _DELETE_OPEN = "DELETE FROM open_messages WHERE id=?"
 _DELETE_DUE = "DELETE FROM receipts_due WHERE id=?"
 _HANDOFF_RECEIPT = "INSERT INTO receipt_handoff (receipt_id, worker, at) VALUES (?,?,?)"
-_HANDOFF_DELIVERY = "INSERT INTO delivery_handoff (message_id, account) VALUES (?,?)"
+_HANDOFF_DELIVERY = "INSERT OR IGNORE INTO delivery_handoff (message_id, account) VALUES (?,?)"
 _PRUNE_HANDOFFS = "DELETE FROM receipt_handoff WHERE at < ?"
 _ROW_BY_ROW = frozenset({_PRUNE_HANDOFFS})
 _GUARDED = frozenset({_INSERT_MESSAGE, _INSERT_OPEN, _UPSERT_CAP})  # a refused message's rows (first column: its id)

@@ -28,6 +28,7 @@ from smppgw.config import (
     SmppServerConfig,
     StoreConfig,
 )
+from smppgw.core.workers import SOLE_WORKER, WorkerSlot
 from smppgw.net.client import connect
 from smppgw.net.connection import SmppConnection
 from smppgw.sim import HandsetMessage, SimConfig, Simulator, config_from_dict
@@ -179,11 +180,11 @@ def gateway_config(
 
 @contextlib.asynccontextmanager
 async def running_gateway(
-    config: GatewayConfig, *, stop_timeout: float = 10.0, wait_bound: bool = True
+    config: GatewayConfig, *, stop_timeout: float = 10.0, wait_bound: bool = True, worker: WorkerSlot = SOLE_WORKER
 ) -> AsyncIterator[GatewayApp]:
     """GatewayApp.run() as a task owned here; started (and bound to every operator: ``wait_bound``) before the body
     runs; stopped with request_stop() and awaited (bounded) after it."""
-    app = GatewayApp(config, drain_timeout=2.0)
+    app = GatewayApp(config, drain_timeout=2.0, worker=worker)
     task = asyncio.get_running_loop().create_task(app.run(), name="gateway")
     try:
         async with asyncio.timeout(STEP):
