@@ -3,12 +3,17 @@
 
     python bench/http_gateway_bench.py --mode single --connections 64 --duration 15
     python bench/http_gateway_bench.py --mode batch --batch-size 1000 --connections 8 --duration 15 --json
+    python bench/http_gateway_bench.py --mode single --connections 128 --duration 10 --workers 2
 
 Processes: ``smppgw sim`` and ``smppgw run --config <tmp>/gateway.toml`` are started with this interpreter through
 the ``smppgw bench`` helpers (``smppgw.bench.process`` / ``runner.gateway_toml`` / ``procfs``), in a temporary
 directory with a fresh SQLite file; the gateway's config is the bench's one plus an ``http_token`` on the account.
-Ready means the simulator and the gateway accept TCP connections and ``GET /readyz`` answers 200 (store writable,
-every connector bound).
+``--workers N`` runs ``smppgw run --workers N``: a supervisor and N worker processes sharing both ports through
+SO_REUSEPORT (the kernel spreads the client's connections over them) and the SQLite file; ``--binds`` is then the
+connector's total, each worker opening its share (at least one). Ready means the simulator and the gateway accept TCP
+connections, every worker has its SMPP and HTTP listeners open (one socket each in /proc/net/tcp), the merged
+``/metrics`` shows each worker's binds to the simulator up, and ``GET /readyz`` answers 200 (store writable, every
+connector bound).
 
 Load: this process, on uvloop, holds ``--connections`` HTTP/1.1 keep-alive connections; each has one request in
 flight (``--pipeline P``: P requests written at once), so latency is request written → response parsed. ``single``
@@ -19,7 +24,10 @@ distinct number in real Moscow mobile ranges (MTS 915/916, MegaFon 925/926, Beel
 
 Counted as accepted: a 202 (single) or an item with ``accepted`` in a 200 batch answer. Every other status, item
 error code, timeout or connection error is counted by name. CPU: user + system of the whole process (every thread)
-from /proc over the measured phase; ``gateway µs per accepted message`` does not depend on the client.
+from /proc over the measured phase, for the gateway of its whole process tree (with ``--workers``: the supervisor and
+every worker, found again at each reading); ``gateway µs per accepted message`` does not depend on the client. With
+several workers the SMPP-side figures come from the merged ``/metrics``, where the other workers' counters can lag by
+up to a second.
 
 Durability: after the load the gateway gets SIGTERM and must exit 0; then the SQLite ``messages`` table must hold
 exactly as many rows as messages were accepted (warm-up included) and every accepted id. Exit status 0 when it does
@@ -54,8 +62,15 @@ from typing import Any, Final, cast
 import msgspec
 
 from smppgw.bench import procfs
-from smppgw.bench.process import BenchProcessError, ManagedProcess, free_ports, smppgw_command, wait_for_port
-from smppgw.bench.runner import HOST, gateway_toml, host_info
+from smppgw.bench.process import (
+    BenchProcessError,
+    ManagedProcess,
+    free_ports,
+    smppgw_command,
+    wait_for_listeners,
+    wait_for_port,
+)
+from smppgw.bench.runner import HOST, MAX_WORKERS, binds_per_worker, gateway_toml, host_info, metric_by_worker
 
 SCHEMA: Final = "smppgw.http_gateway_bench/1"
 TOKEN: Final = "http-bench-token"
@@ -381,13 +396,20 @@ def parse_metrics(text: str) -> dict[str, float]:
 
 
 def thread_cpu(pid: int) -> dict[str, float]:
-    """CPU seconds of each thread of ``pid``: ``main`` (the event loop) and ``COMM/TID`` for the others."""
+    """CPU seconds of each thread of ``pid`` and its descendants: ``main`` (the event loop) and ``COMM/TID`` for the
+    others; with several processes (``--workers``) each main thread is ``main/PID``."""
     found: dict[str, float] = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(OSError, ValueError):
-            user, system = procfs.parse_stat_cpu((task / "stat").read_text(encoding="ascii", errors="replace"))
-            name = "main" if task.name == str(pid) else f"{(task / 'comm').read_text().strip()}/{task.name}"
-            found[name] = user + system
+    members = procfs.tree(pid)
+    for member in members:
+        with contextlib.suppress(OSError):  # a worker that went away meanwhile
+            for task in Path(f"/proc/{member}/task").iterdir():
+                with contextlib.suppress(OSError, ValueError):
+                    user, system = procfs.parse_stat_cpu((task / "stat").read_text(encoding="ascii", errors="replace"))
+                    if task.name != str(member):
+                        name = f"{(task / 'comm').read_text().strip()}/{task.name}"
+                    else:
+                        name = "main" if len(members) == 1 else f"main/{member}"
+                    found[name] = user + system
     return found
 
 
@@ -422,10 +444,16 @@ class Environment:
             ),
             encoding="utf-8",
         )
-        self.gateway = ManagedProcess("gateway", smppgw_command("run", "--config", str(config)), self.directory)
+        workers = self.options.workers
+        argv = smppgw_command("run", "--config", str(config), "--workers", str(workers))
+        self.gateway = ManagedProcess("gateway", argv, self.directory)
         self.gateway.start()
+        deadline = time.monotonic() + timeout
         wait_for_port(HOST, self.http_port, timeout, self.gateway)
-        self._wait_ready(timeout)
+        # with SO_REUSEPORT the first worker up makes the ports answer: wait for every worker's listeners too
+        for port in (smpp_port, self.http_port):
+            wait_for_listeners(port, workers, max(0.0, deadline - time.monotonic()), self.gateway)
+        self._wait_ready(max(0.0, deadline - time.monotonic()))
 
     def _get(self, path: str) -> tuple[int, str]:
         try:
@@ -435,18 +463,27 @@ class Environment:
             return exc.code, exc.read().decode("utf-8", errors="replace")
 
     def _wait_ready(self, timeout: float) -> None:
-        """Until ``GET /readyz`` answers 200 (store writable, every connector bound)."""
+        """Until the merged ``/metrics`` shows each worker's binds to the simulator up and ``GET /readyz`` answers
+        200 (store writable, every connector bound; it speaks for the one worker that got the connection)."""
         assert self.gateway is not None
         deadline = time.monotonic() + timeout
+        need = binds_per_worker(self.options.binds, self.options.workers)
         answer = "no answer"
         while time.monotonic() < deadline:
             if not self.gateway.alive():
                 raise BenchProcessError(f"gateway exited with status {self.gateway.poll()}:\n{self.gateway.tail()}")
             with contextlib.suppress(OSError):
-                status, body = self._get("/readyz")
-                if status == 200:
-                    return
-                answer = f"{status} {body.strip()}"
+                status, body = self._get("/metrics")
+                up = metric_by_worker(body, "smppgw_connector_binds_up") if status == 200 else {}
+                if not all(up.get(i, 0.0) >= n for i, n in enumerate(need)):
+                    answer = "binds up per worker: " + ", ".join(
+                        f"{up.get(i, 0.0):g} of {n}" for i, n in enumerate(need)
+                    )
+                else:
+                    status, body = self._get("/readyz")
+                    if status == 200:
+                        return
+                    answer = f"{status} {body.strip()}"
             time.sleep(0.05)
         raise BenchProcessError(f"the gateway was not ready within {timeout:.0f} s: {answer}")
 
@@ -549,6 +586,7 @@ class Options:
     keep_dir: bool = False
     profile: str | None = None
     json: bool = False
+    workers: int = 1  # gateway processes: smppgw run --workers N
 
     @property
     def plan(self) -> LoadPlan:
@@ -568,10 +606,11 @@ def _percentile(ordered: list[float], q: float) -> float:
 
 
 def _cpu(pid: int | None) -> float:
+    """CPU seconds of ``pid`` and its descendants (a gateway's supervisor and workers); 0 when it is gone."""
     if pid is None:
         return 0.0
     with contextlib.suppress(procfs.ProcError, ValueError):
-        return procfs.cpu_seconds(pid)
+        return procfs.tree_cpu_seconds(pid)
     return 0.0
 
 
@@ -604,11 +643,13 @@ async def _drive(
     return Measured(warm, stats, {k: after[k] - before.get(k, 0.0) for k in after})
 
 
-def _start_profiler(pid: int, seconds: float, out: str) -> subprocess.Popen[bytes]:
+def _start_profiler(pid: int, seconds: float, out: str, subprocesses: bool = False) -> subprocess.Popen[bytes]:
     tool = py_spy()
     if tool is None:
         raise BenchProcessError("--profile needs py-spy (pip install py-spy)")
     argv = [tool, "record", "-p", str(pid), "-d", str(max(1, math.ceil(seconds))), "-f", "raw", "-o", out]
+    if subprocesses:  # a supervisor: sample its workers
+        argv.append("--subprocesses")
     return subprocess.Popen([*argv, "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -634,7 +675,7 @@ def run(options: Options, argv: list[str]) -> dict[str, Any]:
             nonlocal spy, metrics_before
             metrics_before = env.metrics()  # blocking, between the phases: nothing is in flight
             if options.profile is not None:
-                spy = _start_profiler(gateway_pid, options.seconds, options.profile)
+                spy = _start_profiler(gateway_pid, options.seconds, options.profile, options.workers > 1)
 
         import uvloop  # noqa: PLC0415 - a dependency of smppgw; only the client needs it
 
@@ -741,6 +782,7 @@ def _report(
             "max_seconds": options.max_seconds,
             "warmup_s": options.warmup,
             "text": options.text,
+            "workers": options.workers,
             "binds": options.binds,
             "window": options.window,
             "connector_rate": options.connector_rate,
@@ -810,6 +852,8 @@ def render(report: dict[str, Any]) -> str:
     s, r, c, m, d = (report[k] for k in ("settings", "results", "cpu", "smpp", "durability"))
     lat = r["latency_ms"]
     shape = f"{s['mode']}" + (f", {s['batch_size']:,} messages per request" if s["mode"] == "batch" else "")
+    workers = s.get("workers", 1)
+    shape += f"; gateway {workers} worker{'s' if workers > 1 else ''}"
     errors = ", ".join(f"{k}: {v:,}" for k, v in r["errors"].items()) or "none"
     threads = ", ".join(f"{name} {sec:.2f}" for name, sec in list(c["gateway_threads_s"].items())[:4])
     lines = [
@@ -864,8 +908,11 @@ def parse_args(argv: list[str]) -> Options:
     )
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of load before measuring (0: none)")
     parser.add_argument("--text", choices=["cyrillic", "latin", "mixed"], default="cyrillic")
-    parser.add_argument("--binds", type=int, default=2, help="binds of the connector to the simulator")
+    parser.add_argument("--binds", type=int, default=2, help="binds of the connector to the simulator (in all)")
     parser.add_argument("--window", type=int, default=500, help="window per bind")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="gateway processes: smppgw run --workers N (CPU summed over them)"
+    )
     parser.add_argument("--connector-rate", type=float, help="segments/s of the connector (default: unlimited)")
     parser.add_argument("--synchronous", choices=["normal", "full"], default="normal", help="the store's setting")
     parser.add_argument("--ready-timeout", type=float, default=20.0)
@@ -890,6 +937,8 @@ def parse_args(argv: list[str]) -> Options:
         problems.append("--warmup must be 0..60 s")
     if a.binds < 1 or a.window < 1:
         problems.append("--binds and --window must be >= 1")
+    if not 1 <= a.workers <= MAX_WORKERS:
+        problems.append(f"--workers must be 1..{MAX_WORKERS}")
     if a.connector_rate is not None and a.connector_rate <= 0:
         problems.append("--connector-rate must be > 0")
     if problems:
@@ -912,6 +961,7 @@ def parse_args(argv: list[str]) -> Options:
         keep_dir=a.keep_dir,
         profile=a.profile,
         json=a.json,
+        workers=a.workers,
     )
 
 

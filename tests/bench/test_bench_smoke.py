@@ -77,6 +77,25 @@ def test_bench_runs_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
     assert _bench_dirs() <= dirs_before, "bench left its run directory behind"
 
 
+def test_bench_with_two_gateway_workers(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--workers 2``: every receipt through a supervisor and two workers; CPU and RSS cover the process tree."""
+    dirs_before = _bench_dirs()
+    assert main(["bench", *TINY, "--binds", "2", "--workers", "2"]) == 0
+    report = msgspec.json.decode(capsys.readouterr().out)
+    assert report["ok"] is True and report["failures"] == []
+    assert report["settings"]["workers"] == 2 and report["settings"]["binds"] == 2
+    gateway, baseline = report["gateway"], report["baseline"]
+    _assert_complete(gateway)
+    _assert_complete(baseline)
+    split = gateway["gateway_worker_segments"]
+    assert len(split) == 2 and sum(split) == gateway["accepted"]
+    assert baseline["gateway_worker_segments"] is None
+    assert gateway["cpu_us_per_segment"]["gateway"] > 0
+    assert gateway["gateway_peak_rss_mb"] > 30  # three interpreters: the supervisor and two workers
+    assert _children(os.getpid()) == {}, "bench left child processes behind"
+    assert _bench_dirs() <= dirs_before, "bench left its run directory behind"
+
+
 def test_sweep_runs_one_point_per_rate_and_mix(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["bench", *TINY, "--segments", "120", "--sweep", "rates=1500", "--sweep", "mixes=latin,long"]
     assert main(argv) == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 import tomllib
@@ -15,7 +16,7 @@ import msgspec
 import pytest
 
 from smppgw.bench import plot, procfs
-from smppgw.bench.process import BenchProcessError, ManagedProcess, free_ports, wait_for_port
+from smppgw.bench.process import BenchProcessError, ManagedProcess, free_ports, wait_for_listeners, wait_for_port
 from smppgw.bench.report import (
     BenchReport,
     BenchSettings,
@@ -37,8 +38,10 @@ from smppgw.bench.report import (
 from smppgw.bench.runner import (
     BenchError,
     BenchOptions,
+    binds_per_worker,
     build_timeline,
     gateway_toml,
+    metric_by_worker,
     parse_progress,
     parse_sweep,
     plan_messages,
@@ -85,6 +88,103 @@ def test_own_process_cpu_and_memory() -> None:
         procfs.cpu_seconds(2**22 + 12345)  # beyond pid_max defaults: no such process
 
 
+def test_parse_stat_reads_parent_state_and_reaped_children() -> None:
+    fields = STAT_LINE.split()
+    fields[17:19] = ["700", "300"]  # cutime and cstime (fields 16 and 17; the command name holds 3 spaces)
+    line = " ".join(fields)
+    assert procfs.parse_stat(STAT_LINE, clock_ticks=100) == procfs.StatInfo("S", 1, 3.0, 0.0)
+    assert procfs.parse_stat(line, clock_ticks=100) == procfs.StatInfo("S", 1, 3.0, 10.0)
+    with pytest.raises(ValueError):
+        procfs.parse_stat("4242 (x) S 1 2 3")
+
+
+_BURN_THEN_SLEEP = (
+    "import time\n"
+    "end = time.process_time() + 0.3\n"
+    "while time.process_time() < end: pass\n"
+    "print('ready', flush=True)\n"
+    "time.sleep(2)\n"
+)
+
+
+@pytest.mark.skipif(not procfs.available(), reason="needs /proc")
+def test_tree_cpu_and_memory_cover_children_and_keep_reaped_ones() -> None:
+    me = os.getpid()
+    child = subprocess.Popen([sys.executable, "-c", _BURN_THEN_SLEEP], stdout=subprocess.PIPE)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == b"ready\n"
+        assert child.pid in procfs.children(me)
+        members = procfs.tree(me)
+        assert members[0] == me and child.pid in members
+        child_cpu = procfs.cpu_seconds(child.pid)
+        assert child_cpu >= 0.25
+        own_before = procfs.cpu_seconds(me)
+        assert procfs.tree_cpu_seconds(me) >= own_before + child_cpu - 1e-6
+        own_peak, child_peak = procfs.memory_kb(me)[1], procfs.memory_kb(child.pid)[1]
+        rss, peak = procfs.tree_memory_kb(me)
+        assert peak >= own_peak + child_peak and 0 < rss <= peak
+        assert procfs.tree(child.pid) == [child.pid]
+        assert procfs.tree_cpu_seconds(child.pid) == pytest.approx(child_cpu, abs=0.02)
+    finally:
+        child.kill()
+        child.wait()
+        if child.stdout is not None:
+            child.stdout.close()
+    # reaped: gone from the tree, its CPU now in this process's cutime/cstime, so the sum does not drop
+    assert child.pid not in procfs.tree(me)
+    total = procfs.tree_cpu_seconds(me)
+    assert total - procfs.cpu_seconds(me) >= child_cpu - 0.02
+    with pytest.raises(procfs.ProcError):
+        procfs.tree_cpu_seconds(child.pid)
+    with pytest.raises(procfs.ProcError):
+        procfs.tree_memory_kb(child.pid)
+
+
+@pytest.mark.skipif(not procfs.available(), reason="needs /proc")
+def test_listening_sockets_counts_each_reuseport_listener() -> None:
+    port = free_ports(1)[0]
+    assert procfs.listening_sockets(port) == 0
+    sockets = []
+    try:
+        for _ in range(2):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind(("127.0.0.1", port))
+            sockets.append(sock)
+        assert procfs.listening_sockets(port) == 0  # bound is not listening
+        for expected, sock in enumerate(sockets, start=1):
+            sock.listen()
+            assert procfs.listening_sockets(port) == expected
+    finally:
+        for sock in sockets:
+            sock.close()
+    assert procfs.listening_sockets(port) == 0
+
+
+def test_metric_by_worker_sums_per_worker_label() -> None:
+    merged = (
+        "# HELP smppgw_connector_binds_up Binds up\n# TYPE smppgw_connector_binds_up gauge\n"
+        'smppgw_connector_binds_up{connector="a",worker="0"} 1.0\n'
+        'smppgw_connector_binds_up{connector="b",worker="0"} 2.0\n'
+        'smppgw_connector_binds_up{connector="a",worker="1"} 1.0\n'
+        'smppgw_connector_binds_up_other{worker="1"} 9.0\n'
+        'smppgw_segments_accepted_total{worker="1"} 42.0\n'
+    )
+    assert metric_by_worker(merged, "smppgw_connector_binds_up") == {0: 3.0, 1: 1.0}
+    assert metric_by_worker(merged, "smppgw_segments_accepted_total") == {1: 42.0}
+    single = 'smppgw_connector_binds_up{connector="sim"} 2.0\nsmppgw_segments_accepted_total 7.0\n'
+    assert metric_by_worker(single, "smppgw_connector_binds_up") == {0: 2.0}
+    assert metric_by_worker(single, "smppgw_segments_accepted_total") == {0: 7.0}
+    assert metric_by_worker(single, "smppgw_missing") == {}
+
+
+def test_binds_per_worker_is_the_gateways_share_at_least_one_each() -> None:
+    assert binds_per_worker(2, 1) == [2]
+    assert binds_per_worker(2, 2) == [1, 1]
+    assert binds_per_worker(1, 2) == [1, 1]
+    assert binds_per_worker(5, 2) == [3, 2]
+
+
 def test_median() -> None:
     assert median([3.0, 1.0, 2.0]) == 2.0
     assert median([4.0, 1.0, 3.0, 2.0]) == 2.5
@@ -92,7 +192,14 @@ def test_median() -> None:
     assert median([]) == 0.0
 
 
-def _figures(rate: float, p99: float, *, gateway_cpu: float | None = 40.0, rss: float | None = 50.0) -> PassFigures:
+def _figures(
+    rate: float,
+    p99: float,
+    *,
+    gateway_cpu: float | None = 40.0,
+    rss: float | None = 50.0,
+    split: list[int] | None = None,
+) -> PassFigures:
     pct = Percentiles(p50=p99 / 4, p95=p99 / 2, p99=p99)
     return PassFigures(
         messages=100,
@@ -110,6 +217,7 @@ def _figures(rate: float, p99: float, *, gateway_cpu: float | None = 40.0, rss: 
         cpu_us_per_segment=ProcessFigures(gateway=gateway_cpu, sim=20.0, loadtest=26.7),
         window_s=1.0,
         gateway_peak_rss_mb=rss,
+        gateway_worker_segments=split,
     )
 
 
@@ -125,8 +233,15 @@ def test_aggregate_takes_medians_sums_counts_and_the_largest_peak() -> None:
     baseline = aggregate([_figures(5000.0, 1.0, gateway_cpu=None, rss=None)])
     assert baseline.cpu_us_per_segment.gateway is None and baseline.gateway_peak_rss_mb is None
     assert throughput_ratio(total, baseline) == 0.4
+    assert total.gateway_worker_segments is None and baseline.gateway_worker_segments is None
     with pytest.raises(ValueError):
         aggregate([])
+
+
+def test_aggregate_sums_the_segments_per_worker() -> None:
+    passes = [_figures(1000.0, 1.0, split=[100, 50]), _figures(1000.0, 1.0, split=[70, 80])]
+    assert aggregate(passes).gateway_worker_segments == [170, 130]
+    assert aggregate([*passes, _figures(1000.0, 1.0)]).gateway_worker_segments is None
 
 
 def test_aggregate_reports_missing_receipts() -> None:
@@ -134,8 +249,9 @@ def test_aggregate_reports_missing_receipts() -> None:
     assert aggregate([_figures(1000.0, 1.0), short]).receipts_matched_pct == pytest.approx(99.667)
 
 
-def _report() -> BenchReport:
-    gateway, baseline = _figures(2000.0, 5.0), _figures(5000.0, 1.0, gateway_cpu=None, rss=None)
+def _report(workers: int = 1) -> BenchReport:
+    split = [75] * workers if workers > 1 else None
+    gateway, baseline = _figures(2000.0, 5.0, split=split), _figures(5000.0, 1.0, gateway_cpu=None, rss=None)
     return BenchReport(
         ok=True,
         failures=[],
@@ -147,6 +263,7 @@ def _report() -> BenchReport:
             rate=0.0,
             binds=2,
             window=500,
+            workers=workers,
             mix="latin=1",
             repeat=1,
             warmup_segments=0,
@@ -190,8 +307,14 @@ def test_format_text_has_every_figure() -> None:
         "gateway peak RSS MB",
         "gateway ÷ baseline throughput: 0.400",
         "test cpu",
+        "gateway: 1 worker (one process)",
     ):
         assert needle in text, needle
+    assert "segments per worker" not in text
+    workers = format_text(_report(workers=2))
+    assert "gateway: 2 workers (smppgw run --workers 2" in workers
+    assert "gateway peak RSS MB (sum)" in workers
+    assert "segments per worker (sums)" in workers and "75/75" in workers
     failed = msgspec.structs.replace(_report(), ok=False, failures=["round 1 gateway: receipts matched 1 of 2"])
     assert "FAILED (round 1 gateway: receipts matched 1 of 2)" in format_text(failed)
 
@@ -209,7 +332,14 @@ def test_json_keys_are_stable_and_round_trip() -> None:
     }  # fmt: skip
     assert set(data["gateway"]["latency_ms"]) == {"submit_resp", "submit_receipt", "submit_resp_p99_scheduled"}
     assert set(data["gateway"]["cpu_us_per_segment"]) == {"gateway", "sim", "loadtest"}
+    assert data["settings"]["workers"] == 1 and data["gateway"]["gateway_worker_segments"] is None
     assert from_json(to_json(_report())) == _report()
+    assert msgspec.json.decode(to_json(_report(workers=2)))["gateway"]["gateway_worker_segments"] == [75, 75]
+    assert from_json(to_json(_report(workers=2))) == _report(workers=2)
+    older = msgspec.json.decode(to_json(_report()))  # a report written before workers existed still reads
+    del older["settings"]["workers"]
+    del older["gateway"]["gateway_worker_segments"]
+    assert from_json(msgspec.json.encode(older)).settings.workers == 1
 
 
 def test_parse_sweep() -> None:
@@ -240,6 +370,8 @@ def test_segments_per_message_and_plan() -> None:
         BenchOptions(rate=-1.0),
         BenchOptions(repeat=0),
         BenchOptions(mix="klingon=1"),
+        BenchOptions(workers=0),
+        BenchOptions(workers=33),
     ],
 )
 def test_bad_options(options: BenchOptions) -> None:
@@ -343,3 +475,14 @@ def test_wait_for_port_fails_fast_when_the_process_exits(tmp_path: Path) -> None
 def test_wait_for_port_times_out(tmp_path: Path) -> None:
     with pytest.raises(BenchProcessError, match="not accepting"):
         wait_for_port("127.0.0.1", free_ports(1)[0], timeout=0.2)
+
+
+@pytest.mark.skipif(not procfs.available(), reason="needs /proc")
+def test_wait_for_listeners_wants_one_socket_per_worker() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        wait_for_listeners(port, 1, timeout=1.0)
+        with pytest.raises(BenchProcessError, match="1 of 2 sockets listening"):
+            wait_for_listeners(port, 2, timeout=0.2)

@@ -81,6 +81,18 @@ def test_batches_are_all_accepted_and_durable(capsys: pytest.CaptureFixture[str]
     assert durability["missing_ids"] == 0 and durability["gateway_exit_status"] == 0
 
 
+def test_two_gateway_workers_accept_everything_durably(capsys: pytest.CaptureFixture[str]) -> None:
+    report = _run(capsys, "--mode", "single", "--requests", "200", "--connections", "8", "--workers", "2")
+    results, durability = report["results"], report["durability"]
+    assert results["requests"] == results["accepted"] == 200 and results["errors"] == {}
+    assert durability["ok"] is True and durability["rows"] == durability["accepted_total"] == 200
+    assert durability["gateway_exit_status"] == 0
+    assert report["settings"]["workers"] == 2 and report["processes"]["gateway"].endswith(" --workers 2")
+    threads = report["cpu"]["gateway_threads_s"]
+    assert all(name != "main" for name in threads)  # one main thread per process: main/PID
+    assert report["cpu"]["gateway_s"] > 0
+
+
 def test_recipients_are_distinct_routable_russian_mobiles() -> None:
     plan = default_plan()
     numbers = [bench.recipient(i) for i in range(5000)]
@@ -112,4 +124,5 @@ def test_parse_metrics_sums_labels() -> None:
 def test_bad_options_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert bench.main(["--batch-size", "1001"]) == 2
     assert bench.main(["--duration", "300", "--max-seconds", "100"]) == 2
+    assert bench.main(["--workers", "0"]) == 2
     assert "--batch-size" in capsys.readouterr().err
