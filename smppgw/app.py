@@ -75,6 +75,7 @@ class GatewayApp:
             synchronous=config.store.synchronous,
             commit_interval=config.store.commit_interval_ms / 1000.0,
             max_batch=config.store.max_batch,
+            shared=worker.shared,
         )
         self.gateway = Gateway(config, self.store, build_router(config), worker=worker)
         self.exchange = WorkerExchange(self.gateway, self.store) if worker.shared else None

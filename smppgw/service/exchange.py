@@ -10,12 +10,16 @@ from __future__ import annotations
 import asyncio
 import time
 
+from smppgw.core.message import Message
 from smppgw.obs.logging import get_logger
 from smppgw.store.base import Store
 
 from .gateway import Gateway
 
 log = get_logger("smppgw.exchange")
+
+PAGE = 2000
+"""Rows read per kind and round; a full page makes the next round start at once."""
 
 HANDOFF_RETENTION = 3600.0
 """Seconds a receipt announcement is kept: an owner that missed it (down meanwhile) finds the receipt among the
@@ -41,30 +45,37 @@ class WorkerExchange:
         self.stops_after = await self.store.last_stop_change()
 
     async def run(self) -> None:
+        busy = False
         while True:
-            await asyncio.sleep(self.interval)
+            await asyncio.sleep(0 if busy else self.interval)  # a full page: read on at once, the backlog first
             try:
-                await self.poll()
+                busy = await self.poll()
             except Exception as exc:  # a busy or failing store: the next turn tries again, nothing is lost
+                busy = False
                 log.warning("exchange_poll_failed", error=repr(exc))
 
-    async def poll(self) -> None:
+    async def poll(self) -> bool:
+        """One round; True if a page came back full (more is waiting)."""
         me = self.gateway.worker.index
-        for handed in await self.store.receipt_handoffs(self.receipts_after):
-            self.receipts_after = handed.seq
+        handed_receipts = await self.store.receipt_handoffs(self.receipts_after, PAGE)
+        for handed in handed_receipts:
             if handed.worker != me and self.gateway.handed_receipt(handed.record):
                 self.receipts_matched += 1
-        for change in await self.store.stop_changes(self.stops_after):
-            self.stops_after = change.seq
+        if handed_receipts:
+            self.receipts_after = handed_receipts[-1].seq
+        changes = await self.store.stop_changes(self.stops_after, PAGE)
+        for change in changes:
             self.gateway.stop_changed_elsewhere(change.scope, change.msisdn, change.stopped)
-        accounts = [
-            name for name, account in self.gateway.accounts.items() if self.gateway.upstream.can_deliver(account)
-        ]
-        if accounts:
-            for message in await self.store.claim_deliveries(accounts):
-                self.deliveries_claimed += 1
-                self.gateway.upstream.deliver(message)
+        if changes:
+            self.stops_after = changes[-1].seq
+        upstream = self.gateway.upstream
+        accounts = [name for name, account in self.gateway.accounts.items() if upstream.can_deliver(account)]
+        claimed: list[Message] = await self.store.claim_deliveries(accounts, PAGE) if accounts else []
+        for message in claimed:
+            self.deliveries_claimed += 1
+            upstream.deliver(message)
         now = time.time()
         if now >= self._next_prune:
             self._next_prune = now + 60.0
             self.store.prune_handoffs(now - HANDOFF_RETENTION)
+        return PAGE in (len(handed_receipts), len(changes), len(claimed))

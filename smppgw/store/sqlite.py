@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
+import fcntl
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 import aiosqlite
@@ -269,8 +271,13 @@ class SqliteStore:
         unmatched_receipt_ttl: float = 86_400.0,
         commit_interval: float = 0.002,
         max_batch: int = 2000,
+        shared: bool = False,
     ) -> None:
         self.path = path
+        # Several processes write this file (``--workers``): their writers take turns on an flock first. SQLite's own
+        # busy handler polls with sleeps of 1, 2, 5, ... 100 ms; a blocked flock wakes the moment it is released.
+        self._lock_path = path + "-writer.lock" if shared else None
+        self._lock_fd: int | None = None
         self.commit_interval = commit_interval
         self.max_batch = max_batch
         self._last_commit = 0.0
@@ -306,6 +313,8 @@ class SqliteStore:
         self._checkpoint_task = asyncio.create_task(self._checkpoint_loop(), name="store-checkpoint")
 
     def _open_writer(self) -> sqlite3.Connection:
+        if self._lock_path is not None:
+            self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, cached_statements=256)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={self.synchronous}")
@@ -354,6 +363,9 @@ class SqliteStore:
             db = self._writer_db
             await asyncio.get_running_loop().run_in_executor(self._executor, db.close)
         self._executor.shutdown(wait=True)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
         if failure is not None:
             raise failure
 
@@ -494,6 +506,28 @@ class SqliteStore:
     ) -> dict[str, Refusal]:
         db = self._writer_db
         assert db is not None
+        with self._turn():
+            return self._write_batch_locked(db, queues, guards)
+
+    @contextlib.contextmanager
+    def _turn(self) -> Iterator[None]:
+        """This writer's turn among the processes sharing the file (nothing to wait for when alone)."""
+        fd = self._lock_fd
+        if fd is None:
+            yield
+            return
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _write_batch_locked(
+        self,
+        db: sqlite3.Connection,
+        queues: dict[str, list[tuple[Any, ...]]],
+        guards: list[tuple[str, str, CommitGuard]],
+    ) -> dict[str, Refusal]:
         db.execute("BEGIN IMMEDIATE")  # the write lock first: other worker processes may share the file
         refused: dict[str, Refusal] = {}
         try:
@@ -522,20 +556,20 @@ class SqliteStore:
         db = self._writer_db
         assert db is not None
         marks = ",".join("?" * len(accounts))
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            rows = db.execute(
-                f"SELECT seq, message_id FROM delivery_handoff WHERE account IN ({marks}) ORDER BY seq LIMIT ?",
-                (*accounts, limit),
-            ).fetchall()
-            if rows:
-                db.execute(
-                    f"DELETE FROM delivery_handoff WHERE seq IN ({','.join('?' * len(rows))})", [r[0] for r in rows]
-                )
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+        with self._turn():
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = db.execute(
+                    f"SELECT seq, message_id FROM delivery_handoff WHERE account IN ({marks}) ORDER BY seq LIMIT ?",
+                    (*accounts, limit),
+                ).fetchall()
+                if rows:
+                    marks = ",".join("?" * len(rows))
+                    db.execute(f"DELETE FROM delivery_handoff WHERE seq IN ({marks})", [r[0] for r in rows])
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
         return [str(r[1]) for r in rows]
 
     def _bound_wal(self, db: sqlite3.Connection) -> None:

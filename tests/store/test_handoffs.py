@@ -109,7 +109,7 @@ async def test_stop_changes_follow_the_log(store: Store) -> None:
 
 async def test_two_writers_on_one_file_take_a_cap_slot_and_a_receipt_once(tmp_path: Path) -> None:
     path = str(tmp_path / "gw.sqlite3")
-    first, second = SqliteStore(path), SqliteStore(path)
+    first, second = SqliteStore(path, shared=True), SqliteStore(path, shared=True)
     await first.open()
     await second.open()
     try:
