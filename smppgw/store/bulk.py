@@ -5,8 +5,9 @@ busy, each re-take waits for it to let go (up to the 5 ms switch interval), so u
 thousand rows/s (measured: 1.5 µs per row with the loop idle, over 300 µs with it busy). A multi-row ``INSERT``,
 an ``UPDATE ... FROM (VALUES ...)`` and a ``DELETE ... IN (...)`` write a whole chunk in one step.
 
-Chunks are powers of two up to ``max_rows`` so only a few distinct statement texts exist (the connection's
-statement cache keeps them prepared). Updates and deletes keep the last row per key: within one statement SQLite
+Rows go in chunks of ``max_rows`` and one statement of the remainder's exact size: every statement is a GIL round trip
+for the writer thread, which costs up to a switch interval each while the loop is busy, so a group of 47 rows is one
+statement, not five (32 + 8 + 4 + 2 + 1). The connection's statement cache keeps the texts prepared. Updates and deletes keep the last row per key: within one statement SQLite
 would apply an arbitrary one of several rows for the same key, whereas ``executemany`` applies them in order.
 """
 
@@ -18,6 +19,9 @@ from typing import Any
 
 MAX_ROWS = 256
 """Rows per statement at most (also bounded by SQLite's variable limit)."""
+
+_MAX_TEXTS = 64
+"""Statement texts kept per statement kind (the connection's statement cache keeps them prepared)."""
 
 Row = tuple[Any, ...]
 
@@ -41,6 +45,8 @@ class BulkStatement:
     def text(self, rows: int) -> str:
         sql = self._texts.get(rows)
         if sql is None:
+            if len(self._texts) >= _MAX_TEXTS:  # group sizes vary: keep the cache bounded
+                self._texts.clear()
             sql = self._texts[rows] = self._build(rows)
         return sql
 
@@ -48,13 +54,10 @@ class BulkStatement:
         if self._dedupe_key is not None and len(rows) > 1:
             key = self._dedupe_key
             rows = list({row[key]: row for row in rows}.values())
-        start, total = 0, len(rows)
-        while start < total:
-            size = self.max_rows
-            while size > total - start:
-                size //= 2
+        start, total, size = 0, len(rows), self.max_rows
+        while start < total:  # full chunks, then the rest in one statement of its exact size
             chunk = rows[start : start + size]
-            db.execute(self.text(size), [value for row in chunk for value in row])
+            db.execute(self.text(len(chunk)), [value for row in chunk for value in row])
             start += size
 
 

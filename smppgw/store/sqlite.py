@@ -315,7 +315,7 @@ class SqliteStore:
     def _open_writer(self) -> sqlite3.Connection:
         if self._lock_path is not None:
             self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, cached_statements=256)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, cached_statements=1024)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={self.synchronous}")
         db.execute("PRAGMA busy_timeout=5000")
