@@ -43,6 +43,8 @@ class WorkerExchange:
     async def start(self) -> None:
         self.receipts_after = await self.store.last_handoff()
         self.stops_after = await self.store.last_stop_change()
+        worker = self.gateway.worker
+        await self.store.release_claims(worker.index, worker.count)  # what this worker held died with it
 
     async def run(self) -> None:
         busy = False
@@ -70,10 +72,10 @@ class WorkerExchange:
             self.stops_after = changes[-1].seq
         upstream = self.gateway.upstream
         accounts = [name for name, account in self.gateway.accounts.items() if upstream.can_deliver(account)]
-        claimed: list[Message] = await self.store.claim_deliveries(accounts, PAGE) if accounts else []
+        claimed: list[Message] = await self.store.claim_deliveries(accounts, me, PAGE) if accounts else []
         for message in claimed:
             self.deliveries_claimed += 1
-            upstream.deliver(message)
+            upstream.take_leased(message)
         now = time.time()
         if now >= self._next_prune:
             self._next_prune = now + 60.0

@@ -166,6 +166,7 @@ class UpstreamReceipts:
         self.failed_attempts = 0
         self.dropped = 0
         self.handed_off = 0
+        self.leased: set[str] = set()  # messages of other workers whose receipts this worker took to deliver
 
     def deliver(self, message: Message) -> None:
         account = self.gateway.accounts.get(message.account)
@@ -174,7 +175,9 @@ class UpstreamReceipts:
             return
         queue = self.pending.setdefault(message.account, deque())
         if self.pending_count >= self.max_pending:
-            self.dropped += 1  # still due in the store: re-sent after a restart
+            self.dropped += 1  # still due in the store: re-sent after a restart (or taken by another worker)
+            if message.id in self.leased:
+                self.hand_off(message)
             return
         queue.append(message)
         self.pending_count += 1
@@ -185,11 +188,20 @@ class UpstreamReceipts:
         """Whether this worker has a receiver session of ``account`` (to claim receipts others left for it)."""
         return bool(_receivers(account))
 
+    def take_leased(self, message: Message) -> None:
+        """A receipt another worker left and this one took (leased) to deliver."""
+        self.leased.add(message.id)
+        self.deliver(message)
+
     def hand_off(self, message: Message) -> None:
         """Leave the receipt for whichever worker holds a receiver session of its account (it stays due in the
-        store meanwhile, so a crash on either side loses nothing)."""
+        store meanwhile, so a crash on either side loses nothing); one this worker had taken is given back."""
         self.handed_off += 1
-        self.gateway.store.handoff_delivery(message.id, message.account)
+        if message.id in self.leased:
+            self.leased.discard(message.id)
+            self.gateway.store.release_delivery(message.id)
+        else:
+            self.gateway.store.handoff_delivery(message.id, message.account)
 
     def session_closed(self, account: Account) -> None:
         """With several workers, what waits for the account's last local receiver goes to the others."""
@@ -213,6 +225,7 @@ class UpstreamReceipts:
                 self.pending_count -= 1
                 if (message.done_at or message.created_at) < oldest:
                     self.dropped += 1
+                    self.leased.discard(message.id)
                     self.gateway.store.receipt_abandoned(message.id)
                     continue
                 conn.send_request(_receipt_pdu(message), _ReceiptSent(self, account, message))
@@ -221,6 +234,7 @@ class UpstreamReceipts:
     def _on_result(self, account: Account, message: Message, response: Pdu | None, error: BaseException | None) -> None:
         if error is None and response is not None and response.status == CommandStatus.ESME_ROK:
             self.acknowledged += 1
+            self.leased.discard(message.id)
             self.gateway.store.receipt_delivered(message.id, time.time())
         else:
             self.failed_attempts += 1

@@ -205,7 +205,11 @@ class Store(Protocol):
         """Announce a receipt this worker could not match to the other workers."""
 
     def handoff_delivery(self, message_id: str, account: str) -> None:
-        """Leave a receipt owed upstream for a worker holding a receiver session of ``account``."""
+        """Leave a receipt owed upstream for a worker holding a receiver session of ``account`` (nothing if it is
+        already left, taken or not)."""
+
+    def release_delivery(self, message_id: str) -> None:
+        """Give back a receipt this worker took but cannot deliver now (another worker may take it)."""
 
     def prune_handoffs(self, before: float) -> None:
         """Forget receipt announcements older than ``before`` (the receipts stay, unmatched, as evidence)."""
@@ -218,9 +222,14 @@ class Store(Protocol):
     async def last_handoff(self) -> int:
         """The highest receipt-announcement sequence number so far (a new reader's starting cursor)."""
 
-    async def claim_deliveries(self, accounts: Sequence[str], limit: int = 500) -> list[Message]:
-        """Take (atomically, across processes) up to ``limit`` receipts left for these accounts; their messages,
-        final, still owed."""
+    async def claim_deliveries(self, accounts: Sequence[str], worker: int, limit: int = 500) -> list[Message]:
+        """Lease to ``worker`` (atomically, across processes) up to ``limit`` receipts left for these accounts; their
+        messages, final, still owed. The lease ends with ``receipt_delivered``/``receipt_abandoned`` (the row goes),
+        ``release_delivery`` or ``release_claims``."""
+
+    async def release_claims(self, worker: int, workers: int) -> None:
+        """Free the leases of ``worker`` (starting again: what it held is lost with its memory) and of workers that
+        no longer exist (``workers`` is the current count)."""
 
     async def stop_changes(self, after: int, limit: int = 1000) -> list[StopChange]:
         """Stop-list log rows above sequence ``after``, in commit order."""

@@ -7,8 +7,10 @@ an ``UPDATE ... FROM (VALUES ...)`` and a ``DELETE ... IN (...)`` write a whole 
 
 Rows go in chunks of ``max_rows`` and one statement of the remainder's exact size: every statement is a GIL round trip
 for the writer thread, which costs up to a switch interval each while the loop is busy, so a group of 47 rows is one
-statement, not five (32 + 8 + 4 + 2 + 1). The connection's statement cache keeps the texts prepared. Updates and deletes keep the last row per key: within one statement SQLite
-would apply an arbitrary one of several rows for the same key, whereas ``executemany`` applies them in order.
+statement, not five (32 + 8 + 4 + 2 + 1). The connection's statement cache keeps the texts prepared.
+
+Updates and deletes keep the last row per key: within one statement SQLite would apply an arbitrary one of several
+rows for the same key, whereas ``executemany`` applies them in order.
 """
 
 from __future__ import annotations

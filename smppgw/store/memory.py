@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import msgspec
 
@@ -42,7 +43,7 @@ class MemoryStore:
         self.cap_ledger: dict[str, tuple[str, str, int]] = {}
         self.refusals: dict[str, Refusal] = {}
         self.receipt_handoff: list[tuple[int, int, float]] = []  # (receipt id, worker, at); seq = index + 1
-        self.delivery_handoff: dict[int, tuple[str, str]] = {}  # seq → (message id, account)
+        self.delivery_handoff: dict[int, list[Any]] = {}  # seq → [message id, account, claimed by (None: free)]
         self._handoff_seq = 0
         self._pending: list[tuple[str, tuple[object, ...]]] = []
         self._callbacks: list[CommitCallback] = []
@@ -129,10 +130,19 @@ class MemoryStore:
     async def last_handoff(self) -> int:
         return len(self.receipt_handoff)
 
-    async def claim_deliveries(self, accounts: Sequence[str], limit: int = 500) -> list[Message]:
-        taken = [seq for seq, (_, account) in sorted(self.delivery_handoff.items()) if account in accounts][:limit]
-        ids = [self.delivery_handoff.pop(seq)[0] for seq in taken]
-        return [copy.deepcopy(self.messages[i]) for i in ids if self.receipt_due.get(i)]
+    def release_delivery(self, message_id: str) -> None:
+        self._queue("release_delivery", message_id)
+
+    async def claim_deliveries(self, accounts: Sequence[str], worker: int, limit: int = 500) -> list[Message]:
+        free = [row for _, row in sorted(self.delivery_handoff.items()) if row[1] in accounts and row[2] is None]
+        for row in free[:limit]:
+            row[2] = worker
+        return [copy.deepcopy(self.messages[row[0]]) for row in free[:limit] if self.receipt_due.get(row[0])]
+
+    async def release_claims(self, worker: int, workers: int) -> None:
+        for row in self.delivery_handoff.values():
+            if row[2] is not None and (row[2] == worker or row[2] >= workers):
+                row[2] = None
 
     async def stop_changes(self, after: int, limit: int = 1000) -> list[StopChange]:
         events = self.stoplist_log[after : after + limit]
@@ -223,6 +233,8 @@ class MemoryStore:
             self.receipts[record.id] = msgspec.structs.replace(record, message_id=str(message_id), part=int(str(part)))
         elif op == "delivered":
             self.receipt_due[str(args[0])] = False
+            if self.delivery_handoff:
+                self.delivery_handoff = {k: r for k, r in self.delivery_handoff.items() if r[0] != args[0]}
         elif op == "callback":
             pending = args[0]
             assert isinstance(pending, PendingCallback)
@@ -248,9 +260,13 @@ class MemoryStore:
             receipt_id, worker, at = args
             self.receipt_handoff.append((int(str(receipt_id)), int(str(worker)), float(str(at))))
         elif op == "handoff_delivery":
-            if all(message_id != args[0] for message_id, _ in self.delivery_handoff.values()):
+            if all(row[0] != args[0] for row in self.delivery_handoff.values()):
                 self._handoff_seq += 1
-                self.delivery_handoff[self._handoff_seq] = (str(args[0]), str(args[1]))
+                self.delivery_handoff[self._handoff_seq] = [str(args[0]), str(args[1]), None]
+        elif op == "release_delivery":
+            for row in self.delivery_handoff.values():
+                if row[0] == args[0]:
+                    row[2] = None
         elif op == "callback_done":
             message_id, http_status, at = args
             self.callbacks.pop(str(message_id), None)

@@ -116,16 +116,19 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 5: hand-offs between worker processes (``smppgw run --workers N``). A receipt that arrived on a bind of a
     # worker that does not own its message is announced to the others (AUTOINCREMENT: sequence numbers follow commit
-    # order and are never reused, so a reader's cursor misses nothing); a receipt owed to an upstream account with no
-    # receiver session in the owning worker waits for a worker that has one to claim it (once: a message is left at
-    # most once at a time, so two workers never both take it).
+    # order and are never reused, so a reader's cursor misses nothing). A receipt owed to an upstream account with no
+    # receiver session in the owning worker is left for a worker that has one: it takes the row with a lease
+    # (claimed_by) that ends when the receipt is delivered or abandoned (the row goes), when that worker gives it back
+    # (session lost) or when that worker starts again (its leases are freed). One row per message: leaving it twice
+    # never makes two deliveries. Collection caps are counted per recipient inside the commit: indexed.
     """
     CREATE TABLE receipt_handoff (seq INTEGER PRIMARY KEY AUTOINCREMENT, receipt_id INTEGER NOT NULL,
                                   worker INTEGER NOT NULL, at REAL NOT NULL);
     CREATE TABLE delivery_handoff (seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL,
-                                   account TEXT NOT NULL);
-    CREATE INDEX delivery_handoff_account ON delivery_handoff(account, seq);
+                                   account TEXT NOT NULL, claimed_by INTEGER);
+    CREATE INDEX delivery_handoff_account ON delivery_handoff(account, claimed_by, seq);
     CREATE UNIQUE INDEX delivery_handoff_message ON delivery_handoff(message_id);
+    CREATE INDEX cap_ledger_recipient ON cap_ledger(account, msisdn, day);
     """,
 )
 

@@ -88,6 +88,8 @@ _DELETE_OPEN = "DELETE FROM open_messages WHERE id=?"
 _DELETE_DUE = "DELETE FROM receipts_due WHERE id=?"
 _HANDOFF_RECEIPT = "INSERT INTO receipt_handoff (receipt_id, worker, at) VALUES (?,?,?)"
 _HANDOFF_DELIVERY = "INSERT OR IGNORE INTO delivery_handoff (message_id, account) VALUES (?,?)"
+_RELEASE_DELIVERY = "UPDATE delivery_handoff SET claimed_by=? WHERE message_id=?"
+_DELETE_DELIVERY_HANDOFF = "DELETE FROM delivery_handoff WHERE message_id=?"
 _PRUNE_HANDOFFS = "DELETE FROM receipt_handoff WHERE at < ?"
 _ROW_BY_ROW = frozenset({_PRUNE_HANDOFFS})
 _GUARDED = frozenset({_INSERT_MESSAGE, _INSERT_OPEN, _UPSERT_CAP})  # a refused message's rows (first column: its id)
@@ -108,11 +110,13 @@ _ORDER = (
     _UPDATE_OPEN,
     _UPDATE_FINAL,
     _LINK_RECEIPT,
+    _RELEASE_DELIVERY,
     _RETRY_CALLBACK,
     _DELETE_OPEN,
     _DELETE_DUE,
     _DELETE_CALLBACK,
     _DELETE_CAP,
+    _DELETE_DELIVERY_HANDOFF,
     _PRUNE_HANDOFFS,
 )
 
@@ -143,12 +147,14 @@ _UPDATES: dict[str, tuple[str, tuple[str, ...], str]] = {
     _UPDATE_FINAL: ("messages", ("state", "status", "updated_at", "done_at"), "id"),
     _LINK_RECEIPT: ("receipts", ("message_id", "part"), "id"),
     _RETRY_CALLBACK: ("callbacks", ("attempts", "next_at"), "message_id"),
+    _RELEASE_DELIVERY: ("delivery_handoff", ("claimed_by",), "message_id"),
 }
 _DELETES: dict[str, tuple[str, str]] = {
     _DELETE_OPEN: ("open_messages", "id"),
     _DELETE_DUE: ("receipts_due", "id"),
     _DELETE_CALLBACK: ("callbacks", "message_id"),
     _DELETE_CAP: ("cap_ledger", "message_id"),
+    _DELETE_DELIVERY_HANDOFF: ("delivery_handoff", "message_id"),
 }
 
 
@@ -323,7 +329,8 @@ class SqliteStore:
         # acknowledgements of that group); a separate connection checkpoints in the background instead.
         db.execute("PRAGMA wal_autocheckpoint=0")
         db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")  # the WAL file is truncated back to this
-        migrate(db)
+        with self._turn():  # another worker may be writing (or migrating) right now
+            migrate(db)
         self._bulk = _bulk_statements(db)
         return db
 
@@ -418,9 +425,13 @@ class SqliteStore:
     def receipt_delivered(self, message_id: str, at: float) -> None:
         self._queue(_INSERT_DELIVERY, (message_id, at))
         self._queue(_DELETE_DUE, (message_id,))
+        if self._lock_fd is not None:  # it may have been left for another worker: its lease ends
+            self._queue(_DELETE_DELIVERY_HANDOFF, (message_id,))
 
     def receipt_abandoned(self, message_id: str) -> None:
         self._queue(_DELETE_DUE, (message_id,))
+        if self._lock_fd is not None:
+            self._queue(_DELETE_DELIVERY_HANDOFF, (message_id,))
 
     def add_callback(self, callback: PendingCallback) -> None:
         c = callback
@@ -449,6 +460,9 @@ class SqliteStore:
 
     def handoff_delivery(self, message_id: str, account: str) -> None:
         self._queue(_HANDOFF_DELIVERY, (message_id, account))
+
+    def release_delivery(self, message_id: str) -> None:
+        self._queue(_RELEASE_DELIVERY, (None, message_id))
 
     def prune_handoffs(self, before: float) -> None:
         self._queue(_PRUNE_HANDOFFS, (before,))
@@ -551,8 +565,9 @@ class SqliteStore:
         self._bound_wal(db)
         return refused
 
-    def _claim_deliveries(self, accounts: Sequence[str], limit: int) -> list[str]:
-        """Take receipts left for ``accounts`` in one write transaction: no other process can take the same."""
+    def _claim_deliveries(self, accounts: Sequence[str], worker: int, limit: int) -> list[str]:
+        """Lease receipts left for ``accounts`` to ``worker`` in one write transaction: no other process can take the
+        same; the row stays until the receipt is delivered or abandoned, or the lease is given back."""
         db = self._writer_db
         assert db is not None
         marks = ",".join("?" * len(accounts))
@@ -560,17 +575,29 @@ class SqliteStore:
             db.execute("BEGIN IMMEDIATE")
             try:
                 rows = db.execute(
-                    f"SELECT seq, message_id FROM delivery_handoff WHERE account IN ({marks}) ORDER BY seq LIMIT ?",
+                    f"SELECT seq, message_id FROM delivery_handoff WHERE account IN ({marks}) AND claimed_by IS NULL "
+                    "ORDER BY seq LIMIT ?",
                     (*accounts, limit),
                 ).fetchall()
                 if rows:
                     marks = ",".join("?" * len(rows))
-                    db.execute(f"DELETE FROM delivery_handoff WHERE seq IN ({marks})", [r[0] for r in rows])
+                    db.execute(
+                        f"UPDATE delivery_handoff SET claimed_by=? WHERE seq IN ({marks})",
+                        [worker, *(r[0] for r in rows)],
+                    )
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
         return [str(r[1]) for r in rows]
+
+    def _release_claims(self, worker: int, workers: int) -> None:
+        db = self._writer_db
+        assert db is not None
+        with self._turn():
+            db.execute(
+                "UPDATE delivery_handoff SET claimed_by=NULL WHERE claimed_by=? OR claimed_by>=?", (worker, workers)
+            )
 
     def _bound_wal(self, db: sqlite3.Connection) -> None:
         """The background checkpoints run while this writer keeps committing, so they never copy the last frames and
@@ -671,11 +698,17 @@ class SqliteStore:
     async def last_handoff(self) -> int:
         return int((await self._fetchall("SELECT coalesce(max(seq), 0) FROM receipt_handoff"))[0][0])
 
-    async def claim_deliveries(self, accounts: Sequence[str], limit: int = 500) -> list[Message]:
+    async def claim_deliveries(self, accounts: Sequence[str], worker: int, limit: int = 500) -> list[Message]:
         if not accounts or self._failed is not None:
             return []
+        marks = ",".join("?" * len(accounts))
+        waiting = await self._fetchall(  # a read first: no write lock taken while nothing waits
+            f"SELECT 1 FROM delivery_handoff WHERE account IN ({marks}) AND claimed_by IS NULL LIMIT 1", accounts
+        )
+        if not waiting:
+            return []
         loop = asyncio.get_running_loop()
-        ids = await loop.run_in_executor(self._executor, self._claim_deliveries, list(accounts), limit)
+        ids = await loop.run_in_executor(self._executor, self._claim_deliveries, list(accounts), worker, limit)
         if not ids:
             return []
         messages = []
@@ -687,7 +720,12 @@ class SqliteStore:
             message = _message_from_row(row[:-1])
             message.done_at = row[-1]
             messages.append(message)
+        for gone in set(ids).difference(m.id for m in messages):  # no longer owed (delivered meanwhile)
+            self._queue(_DELETE_DELIVERY_HANDOFF, (gone,))
         return messages
+
+    async def release_claims(self, worker: int, workers: int) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._release_claims, worker, workers)
 
     async def stop_changes(self, after: int, limit: int = 1000) -> list[StopChange]:
         return [

@@ -72,28 +72,56 @@ async def test_receipt_announcements_come_in_commit_order_after_a_cursor(store: 
     assert await store.last_handoff() == handed[-1].seq
 
 
+async def _owed(store: Store, i: int) -> str:
+    message = make_message(i)
+    store.add_message(message)
+    store.set_state(message.id, State.DELIVERED, 1001.0, receipt_due=True)
+    store.handoff_delivery(message.id, "acme")
+    assert await committed(store)
+    return message.id
+
+
 async def test_a_receipt_left_for_an_account_is_taken_once(store: Store) -> None:
-    message = make_message(1)
-    store.add_message(message)
-    store.set_state(message.id, State.DELIVERED, 1001.0, receipt_due=True)
-    store.handoff_delivery(message.id, "acme")
-    store.handoff_delivery(message.id, "acme")  # left again (a restart): still one
+    owed = await _owed(store, 1)
+    store.handoff_delivery(owed, "acme")  # left again (the owner restarted): still one
     assert await committed(store)
-    assert await store.claim_deliveries(["other"]) == []
-    taken = await store.claim_deliveries(["acme"])
-    assert [m.id for m in taken] == [message.id] and taken[0].state is State.DELIVERED
+    assert await store.claim_deliveries(["other"], 1) == []
+    taken = await store.claim_deliveries(["acme"], 1)
+    assert [m.id for m in taken] == [owed] and taken[0].state is State.DELIVERED
     assert taken[0].done_at == 1001.0
-    assert await store.claim_deliveries(["acme"]) == []
-
-
-async def test_a_delivered_receipt_left_behind_is_not_taken(store: Store) -> None:
-    message = make_message(1)
-    store.add_message(message)
-    store.set_state(message.id, State.DELIVERED, 1001.0, receipt_due=True)
-    store.handoff_delivery(message.id, "acme")
-    store.receipt_delivered(message.id, 1002.0)
+    assert await store.claim_deliveries(["acme"], 2) == []
+    store.handoff_delivery(owed, "acme")  # the owner leaves it again while worker 1 holds it: still nobody else's
     assert await committed(store)
-    assert await store.claim_deliveries(["acme"]) == []
+    assert await store.claim_deliveries(["acme"], 2) == []
+
+
+async def test_a_lease_given_back_or_of_a_restarted_worker_is_taken_again(store: Store) -> None:
+    owed = await _owed(store, 1)
+    assert [m.id for m in await store.claim_deliveries(["acme"], 1)] == [owed]
+    store.release_delivery(owed)  # worker 1 lost its session
+    assert await committed(store)
+    assert [m.id for m in await store.claim_deliveries(["acme"], 2)] == [owed]
+    await store.release_claims(2, 3)  # worker 2 starts again: what it held is free
+    assert [m.id for m in await store.claim_deliveries(["acme"], 0)] == [owed]
+    await store.release_claims(1, 1)  # now one worker only: leases of workers >= 1 are free too
+    assert [m.id for m in await store.claim_deliveries(["acme"], 0)] == []  # worker 0 holds it (its own)
+    await store.release_claims(0, 1)
+    assert [m.id for m in await store.claim_deliveries(["acme"], 0)] == [owed]
+
+
+async def test_a_delivered_receipt_left_behind_is_not_taken(tmp_path: Path) -> None:
+    store = SqliteStore(str(tmp_path / "gw.sqlite3"), shared=True)
+    await store.open()
+    try:
+        owed = await _owed(store, 1)
+        assert [m.id for m in await store.claim_deliveries(["acme"], 0)] == [owed]
+        store.receipt_delivered(owed, 1002.0)
+        store.release_delivery(owed)
+        assert await committed(store)
+        await store.release_claims(0, 1)
+        assert await store.claim_deliveries(["acme"], 0) == []
+    finally:
+        await store.close()
 
 
 async def test_stop_changes_follow_the_log(store: Store) -> None:
@@ -124,7 +152,7 @@ async def test_two_writers_on_one_file_take_a_cap_slot_and_a_receipt_once(tmp_pa
         first.set_state(done.id, State.DELIVERED, 1001.0, receipt_due=True)
         first.handoff_delivery(done.id, "acme")
         assert await committed(first)
-        taken = await asyncio.gather(*(s.claim_deliveries(["acme"]) for s in (first, second, first, second)))
+        taken = await asyncio.gather(*(s.claim_deliveries(["acme"], i % 2) for i, s in enumerate((first, second) * 2)))
         assert sorted(len(t) for t in taken) == [0, 0, 0, 1]
     finally:
         await first.close()
