@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import gc
+import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -102,6 +105,27 @@ class GatewayApp:
         self._stop.set()
 
     async def run(self) -> None:
+        with self._worker_lock():
+            await self._run()
+
+    @contextlib.contextmanager
+    def _worker_lock(self) -> Iterator[None]:
+        """With several workers, one process per index: a second worker i (an orphan of a killed supervisor beside a
+        new one) would resume and send the same messages."""
+        if not self.worker.shared:
+            yield
+            return
+        fd = os.open(f"{self.config.store.path}.worker-{self.worker.index}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise RuntimeError(f"worker {self.worker.index} of this store is already running") from None
+            yield
+        finally:
+            os.close(fd)
+
+    async def _run(self) -> None:
         await self.store.open()
         for connector_config in self.config.connectors:  # before recovery: recovered messages need their connector
             await self._add_connector(connector_config)
@@ -121,6 +145,8 @@ class GatewayApp:
                 background = [sweeper, callbacks]
                 if self.exchange is not None:
                     background.append(group.create_task(self.exchange.run(), name="exchange"))
+                if self.worker.shared:
+                    background.append(group.create_task(self._stop_if_store_fails(), name="store-watch"))
                 if self.metrics_share is not None:
                     background.append(group.create_task(self.metrics_share.run(exposition), name="metrics-share"))
                 await self.server.start(host, port, reuse_port=self._reuse_port)
@@ -145,6 +171,14 @@ class GatewayApp:
             await self.store.close()
             for simulator in self.simulators:
                 await simulator.close()
+
+    async def _stop_if_store_fails(self) -> None:
+        """A worker whose store failed refuses everything; with SO_REUSEPORT it would still get its share of the
+        connections. It stops instead (the failure ends the run with an error) and the supervisor starts it again."""
+        while self.store.healthy:
+            await asyncio.sleep(0.5)
+        log.error("store_failed_stopping", worker=self.worker.index)
+        self.request_stop()
 
     def _metrics_text(self) -> bytes:
         """This process's metrics, or with several workers every worker's, labelled ``worker``."""

@@ -16,10 +16,13 @@ import time
 from collections.abc import Callable, Iterator
 from types import FrameType
 
+from smppgw.osproc import death_signal_hook
 from smppgw.store.schema import migrate
 
 POLL_INTERVAL = 0.2
 """Seconds between checks of the workers: a crash is noticed within this (restarts wait ``restart_delay`` anyway)."""
+
+_DEATH_SIGNAL = death_signal_hook()  # a worker gets SIGTERM if the supervisor dies (even by SIGKILL)
 
 STOP_TIMEOUT = 15.0
 """Seconds a worker gets between SIGTERM and SIGKILL: room for its drain, unbind and store flush."""
@@ -77,7 +80,7 @@ class _Supervisor:
     def spawn(self, index: int) -> None:
         """Start worker ``index`` (again)."""
         self.restart_at.pop(index, None)
-        self.children[index] = subprocess.Popen(self.argv(index))
+        self.children[index] = subprocess.Popen(self.argv(index), preexec_fn=_DEATH_SIGNAL)  # noqa: PLW1509 (only prctl)
 
     def request_stop(self) -> None:
         """Signal handler body: stop restarting and ask every live worker to shut down."""
@@ -135,7 +138,13 @@ class _Supervisor:
                 _say(f"worker {index} did not stop within {STOP_TIMEOUT:g} s: killing it")
                 child.kill()
                 child.wait()
-        return [child.returncode for child in self.children.values()]
+        return [self._stop_code(child) for child in self.children.values()]
+
+    def _stop_code(self, child: subprocess.Popen[bytes]) -> int:
+        """A worker killed by our SIGTERM before it had installed its handlers (still starting) stopped cleanly."""
+        if child.returncode == -signal.SIGTERM and child.pid in self.signalled:
+            return 0
+        return child.returncode
 
 
 @contextlib.contextmanager

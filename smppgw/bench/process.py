@@ -7,21 +7,20 @@ children in order) and, on Linux, gets SIGTERM from the kernel if the bench itse
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Final
 
+from smppgw.osproc import death_signal_hook
+
 from . import procfs
 
-PR_SET_PDEATHSIG: Final = 1
 STOP_TIMEOUT: Final = 15.0
 """Seconds between SIGTERM and SIGKILL (the gateway drains in-flight requests for up to 10 s, then unbinds)."""
 
@@ -30,23 +29,7 @@ class BenchProcessError(RuntimeError):
     """A child did not start, did not become ready, exited early or failed."""
 
 
-def _death_signal_hook() -> Callable[[], None] | None:
-    """A preexec function asking the kernel to SIGTERM the child when the bench dies (Linux only)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    name = ctypes.util.find_library("c")
-    try:
-        prctl = ctypes.CDLL(name, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-    def hook() -> None:
-        prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-
-    return hook
-
-
-_PREEXEC = _death_signal_hook()
+_PREEXEC = death_signal_hook()
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:

@@ -244,14 +244,15 @@ class Api:
         stored = await self._stored_duplicates(account, refs)
         results: list[BatchItem] = []
         outcomes: list[tuple[BatchItem, Message, list[Stored]]] = []
+        twins: list[tuple[BatchItem, Message]] = []  # answered with a message of this process not committed yet
         for index, item in enumerate(items):
             if index and index % BATCH_SLICE == 0:
                 await asyncio.sleep(0)  # let the loop serve other requests and the connectors between slices
             if isinstance(item, ErrorBody):
                 results.append(BatchItem(index=index, error=item))
             else:
-                results.append(self._batch_item(index, item, account, stored, outcomes))
-        if outcomes:
+                results.append(self._batch_item(index, item, account, stored, outcomes=outcomes, twins=twins))
+        if outcomes or twins:
             done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
             self.gateway.store.after_commit(done.set_result)  # fires after every message queued above
             await done
@@ -269,6 +270,12 @@ class Api:
                     entry.error = ErrorBody(code=result.code, message=str(result))
             else:
                 entry.error = ErrorBody(code=result.code, message=str(result))
+        for entry, known in twins:
+            if not self._stored(known):
+                assert known.client_ref is not None
+                entry.accepted = await self._from_store(account, known.client_ref)
+                if entry.accepted is None:
+                    entry.error = ErrorBody(code="store_unavailable", message="the message could not be stored")
         accepted = sum(1 for r in results if r.accepted is not None)
         return Response.json(BatchOut(accepted=accepted, rejected=len(results) - accepted, results=results), 200)
 
@@ -278,13 +285,17 @@ class Api:
         item: MessageIn,
         account: Account,
         stored: dict[str, Accepted],
+        *,
         outcomes: list[tuple[BatchItem, Message, list[Stored]]],
+        twins: list[tuple[BatchItem, Message]],
     ) -> BatchItem:
         entry = BatchItem(index=index)
         if item.client_ref is not None:
             known = self.gateway.known_client_ref(account.config.system_id, item.client_ref)
             if known is not None:
                 entry.accepted = _accepted(known, self.gateway, duplicate=True)
+                if not self._stored(known):
+                    twins.append((entry, known))  # checked again once the commit has decided
                 return entry
             if item.client_ref in stored:
                 entry.accepted = stored[item.client_ref]
@@ -326,11 +337,22 @@ class Api:
                     return _accepted(view.message, self.gateway, duplicate=True)
         if known is None:
             return None
-        if known.id not in self.gateway.live and not known.state.is_final:  # not committed yet: wait for it
+        if not self._stored(known):  # not committed yet: wait for it
             done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
             self.gateway.store.after_commit(done.set_result)
             await done
+            if not self._stored(known):  # refused at commit (another worker had the key) or the store failed
+                return await self._from_store(account, client_ref)
         return _accepted(known, self.gateway, duplicate=True)
+
+    def _stored(self, message: Message) -> bool:
+        """Committed: live, or already final (a message refused at commit is neither)."""
+        return message.id in self.gateway.live or message.state.is_final
+
+    async def _from_store(self, account: Account, client_ref: str) -> Accepted | None:
+        message_id = await self.gateway.store.find_by_client_ref(account.config.system_id, client_ref)
+        view = None if message_id is None else await self.gateway.store.find_message(message_id)
+        return None if view is None else _accepted(view.message, self.gateway, duplicate=True)
 
     def _refused(self, exc: SubmitRefusedError) -> Response:
         status = _HTTP_STATUS.get(exc.code, 422)

@@ -61,10 +61,12 @@ class WorkerExchange:
         me = self.gateway.worker.index
         handed_receipts = await self.store.receipt_handoffs(self.receipts_after, PAGE)
         for handed in handed_receipts:
-            if handed.worker != me and self.gateway.handed_receipt(handed.record):
-                self.receipts_matched += 1
-        if handed_receipts:
-            self.receipts_after = handed_receipts[-1].seq
+            self.receipts_after = handed.seq  # one bad row must not stop the others (nor be read again forever)
+            try:
+                if handed.worker != me and self.gateway.handed_receipt(handed.record):
+                    self.receipts_matched += 1
+            except Exception as exc:
+                log.error("handed_receipt_failed", receipt=handed.record.id, error=repr(exc))
         changes = await self.store.stop_changes(self.stops_after, PAGE)
         for change in changes:
             self.gateway.stop_changed_elsewhere(change.scope, change.msisdn, change.stopped)

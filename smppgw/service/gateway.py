@@ -666,15 +666,16 @@ class Gateway:
     def set_stopped(self, scope: str, msisdn: str, stopped: bool, source: str) -> bool:
         """Stop (or release) ``msisdn`` in ``scope`` now; recorded in the store, and undone in memory if that commit
         fails. Await ``after_commit`` before answering: even an unchanged number may still be waiting for the commit
-        of the request that changed it. Returns False if nothing changed (nothing is recorded then)."""
+        of the request that changed it. Returns False if nothing changed in this worker's memory (then nothing is
+        recorded, unless several workers share the store: the log's last word must be this one)."""
         stop_list = self.policies.stoplist
         changed = stop_list.add(scope, msisdn) if stopped else stop_list.remove(scope, msisdn)
-        if changed:
+        if changed or self.worker.shared:  # another worker may have changed it a moment ago: record it anyway
             event = StopEvent(scope=scope, msisdn=msisdn, stopped=stopped, at=self.clock(), source=source)
             self.store.stop_change(event)
 
             def undo_unless_stored(ok: bool) -> None:  # memory never claims a change the store does not hold
-                if not ok:
+                if not ok and changed:
                     _ = stop_list.remove(scope, msisdn) if stopped else stop_list.add(scope, msisdn)
 
             self.store.after_commit(undo_unless_stored)

@@ -157,3 +157,34 @@ async def test_each_worker_resumes_only_what_it_owns(tmp_path: Path) -> None:
             await asyncio.sleep(0.3)
             assert len(operators["tele2"].arrived) == 12
             assert sorted(operators["tele2"].counts.values()) == [1] * 12
+
+
+async def test_an_opt_out_right_after_a_release_elsewhere_is_recorded(tmp_path: Path) -> None:
+    """Worker 1 still believes the number stopped when its MO STOP arrives just after worker 0 released it: the stop
+    is recorded anyway, and both end with the number stopped."""
+    async with running_operators() as operators:
+        config = gateway_config(tmp_path / "gw.sqlite3", {name: op.sim.port for name, op in operators.items()})
+        async with two_workers(config) as (first, second):
+            msisdn = number("tele2", 9)
+            assert second.gateway.set_stopped(ACCOUNT, msisdn, True, "mo")
+            await eventually(lambda: first.gateway.policies.stoplist.contains(ACCOUNT, msisdn), 5.0, "followed")
+            assert first.gateway.set_stopped(ACCOUNT, msisdn, False, "http")
+            done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            first.store.after_commit(done.set_result)
+            assert await done
+            second.gateway.set_stopped(ACCOUNT, msisdn, True, "mo")  # its memory may not have followed yet
+            for app in (first, second):
+                await eventually(
+                    lambda app=app: app.gateway.policies.stoplist.contains(ACCOUNT, msisdn), 5.0, "stopped everywhere"
+                )
+            await asyncio.sleep(0.3)
+            assert all(app.gateway.policies.stoplist.contains(ACCOUNT, msisdn) for app in (first, second))
+
+
+async def test_a_second_process_for_the_same_worker_index_is_refused(tmp_path: Path) -> None:
+    async with running_operators() as operators:
+        config = gateway_config(tmp_path / "gw.sqlite3", {name: op.sim.port for name, op in operators.items()})
+        async with running_gateway(config, worker=WorkerSlot(0, 2)):
+            with pytest.raises(RuntimeError, match="already running"):
+                async with running_gateway(config, worker=WorkerSlot(0, 2)):
+                    pass

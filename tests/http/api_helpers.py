@@ -31,6 +31,7 @@ from smppgw.config import (
     default_config,
 )
 from smppgw.core.backoff import Backoff
+from smppgw.core.workers import SOLE_WORKER, WorkerSlot
 from smppgw.service.callbacks import CallbackOutbox
 
 HOST = "127.0.0.1"
@@ -194,10 +195,10 @@ def fast_callbacks(app: GatewayApp, *, timeout: float = 0.3, per_host: int = 4) 
 
 @contextlib.asynccontextmanager
 async def running_app(
-    config: GatewayConfig, prepare: Callable[[GatewayApp], object] | None = None
+    config: GatewayConfig, prepare: Callable[[GatewayApp], object] | None = None, *, worker: WorkerSlot = SOLE_WORKER
 ) -> AsyncIterator[GatewayApp]:
     """The whole daemon in the running loop; stopped in order on exit (and its task's outcome checked)."""
-    app = GatewayApp(config, drain_timeout=2.0)
+    app = GatewayApp(config, drain_timeout=2.0, worker=worker)
     if prepare is not None:
         prepare(app)
     task = asyncio.create_task(app.run())
