@@ -52,7 +52,7 @@ from smppgw.smpp.pdu import (
 from smppgw.smpp.receipt import ReceiptError, read_receipt
 from smppgw.smpp.text import Encoding, decode_short_message
 from smppgw.smpp.timefmt import SmppTimeError, format_absolute_time, parse_smpp_time
-from smppgw.store.base import CapGuard, CommitGuard, ReceiptRecord, Recovery, SegmentRow, StopEvent, Store
+from smppgw.store.base import MOVE, CapGuard, CommitGuard, ReceiptRecord, Recovery, SegmentRow, StopEvent, Store
 
 from .callbacks import CallbackOutbox
 from .connector import Connector, Segment
@@ -190,6 +190,7 @@ class Gateway:
         self._tiebreak = itertools.count()
         self._next_prune = 0.0
         self._held_parts: list[tuple[float, int, Message, int]] = []  # parts waiting for the next window
+        self._unconfirmed_moves: set[str] = set()  # cap moves the store has not confirmed yet (several workers)
 
     @property
     def waiting(self) -> int:
@@ -478,12 +479,15 @@ class Gateway:
                 self._finish(message, State.EXPIRED, 0)
                 return
             at, message.window_end = slot
+            if message.id in self._unconfirmed_moves:  # waits for the store to confirm its new cap day
+                self._hold(message, now)
+                return
         if at > now:
             held = message.send_at is None or at > message.send_at
-            if held and message.state is not _HELD:
-                self.stats.held += 1
-                self.store.set_state(message.id, _HELD, now)
-            message.state = _HELD if held else _SCHEDULED
+            if held:
+                self._hold(message, now)
+            else:
+                message.state = _SCHEDULED
             heapq.heappush(self._scheduled, (at, next(self._tiebreak), message))
             return
         message.state = _QUEUED
@@ -500,10 +504,39 @@ class Gateway:
             if self.policies.move_cap(message, info, slot.opens):
                 day = self.policies.ledger.day_of(message.id)
                 if day is not None and day != reserved:  # moved: record the new day
-                    self.store.cap_reserve(message.id, message.account, message.dest, day)
+                    if self.worker.shared and reserved is not None:
+                        self._confirm_move(message, reserved, day)
+                    else:
+                        self.store.cap_reserve(message.id, message.account, message.dest, day)
                 return slot
             at = next_local_day(info, slot.opens)  # that day is full: try the next one
         return None
+
+    def _confirm_move(self, message: Message, previous: int, day: int) -> None:
+        """Several workers: another may have filled the new day meanwhile; the store decides inside the commit, and
+        the message waits (held) for its answer."""
+        self._unconfirmed_moves.add(message.id)
+        guard = CapGuard(account=message.account, msisdn=message.dest, day=day, limits=self.policies.limits(message))
+        self.store.cap_move(message.id, guard)
+        self.store.after_commit(lambda ok: self._move_settled(message, previous, ok))
+
+    def _move_settled(self, message: Message, previous: int, ok: bool) -> None:
+        self._unconfirmed_moves.discard(message.id)
+        refusal = self.store.refusals.pop(MOVE + message.id, None)
+        if not ok or refusal is not None:  # the reservation stays where it was; learn what fills the day
+            ledger = self.policies.ledger
+            ledger.reserve((message.account, message.dest), previous, message.id)
+            for other, day in refusal.taken if refusal is not None else ():
+                if ledger.day_of(other) is None:
+                    ledger.reserve((message.account, message.dest), day, other)
+        if not message.state.is_final and message.id in self.live:
+            self._dispatch(message)
+
+    def _hold(self, message: Message, now: float) -> None:
+        if message.state is not _HELD:
+            self.stats.held += 1
+            self.store.set_state(message.id, _HELD, now)
+        message.state = _HELD
 
     def hold_part(self, message: Message, part: int) -> None:
         """Keep a part to be sent again until the message's next window; then the connector sends it."""
@@ -771,8 +804,11 @@ class Gateway:
         while self._held_parts and self._held_parts[0][0] <= now:
             _, _, message, part = heapq.heappop(self._held_parts)
             connector = self.connectors.get(message.connector)
-            if connector is not None and not message.state.is_final:
-                connector.requeue_part(message, part)
+            if connector is None or message.state.is_final:
+                continue
+            if self.worker.shared and not self._part_may_go(message, part, now):
+                continue
+            connector.requeue_part(message, part)
         if now >= self._next_prune:
             self._next_prune = now + 3600.0
             for message_id in self.policies.ledger.prune(datetime.fromtimestamp(now, UTC).date().toordinal()):
@@ -798,6 +834,19 @@ class Gateway:
         for connector in self.connectors.values():
             connector.correlator.expire_parked(mono)  # they stay in the store, unmatched, as evidence
 
+    def _part_may_go(self, message: Message, part: int, now: float) -> bool:
+        """Several workers: a held part goes only once its message's cap day is confirmed for today (a refused move
+        leaves the reservation on another day); otherwise it is held again."""
+        slot = self._policy_slot(message, now)
+        if slot is None:
+            self._finish(message, State.EXPIRED, 0)
+            return False
+        if slot.opens > now or message.id in self._unconfirmed_moves:
+            heapq.heappush(self._held_parts, (max(slot.opens, now + 1.0), next(self._tiebreak), message, part))
+            return False
+        message.window_end = slot.closes
+        return True
+
     def _track(self, message: Message, when: float) -> None:
         heapq.heappush(self._deadlines, (when, next(self._tiebreak), message))
 
@@ -816,8 +865,10 @@ class Gateway:
             self._ids = MessageIdGenerator(int(recovery.max_message_id, 16), index=worker.index, count=worker.count)
         self._receipt_ids = worker.align(recovery.max_receipt_id)
         self.policies.stoplist.load(recovery.stoplist)
-        self.policies.ledger.load(recovery.cap_reservations)
-        owned = worker.owns  # with several workers each resumes the messages it owns; the stop list and caps are all
+        # With several workers each resumes the messages it owns and keeps their cap reservations (the store counts
+        # everyone's inside each commit); the stop list is whole in every worker.
+        owned = worker.owns
+        self.policies.ledger.load(r for r in recovery.cap_reservations if owned(r[3]))
         for message in filter(lambda m: owned(m.id), recovery.open_messages):
             connector = self.connectors.get(message.connector)
             if connector is None:

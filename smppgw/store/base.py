@@ -112,6 +112,11 @@ class CommitGuard(msgspec.Struct, frozen=True, kw_only=True):
 
     client_ref: str | None = None
     cap: CapGuard | None = None
+    move: bool = False  # an existing message's reservation moving to another day (its refusal key: MOVE + id)
+
+
+MOVE = "move:"
+"""Prefix of the refusal key of a cap move (``Store.cap_move``)."""
 
 
 class Refusal(msgspec.Struct, frozen=True):
@@ -120,6 +125,7 @@ class Refusal(msgspec.Struct, frozen=True):
 
     code: str
     detail: str
+    taken: tuple[tuple[str, int], ...] = ()  # cap refusals: the recipient's other reservations (message id, day)
 
 
 class HandedReceipt(msgspec.Struct, frozen=True):
@@ -200,6 +206,10 @@ class Store(Protocol):
         """Record (or move) a message's collection-cap reservation."""
 
     def cap_release(self, message_id: str) -> None: ...
+
+    def cap_move(self, message_id: str, guard: CapGuard) -> None:
+        """Move a reservation to ``guard.day`` if every process's reservations leave room there; otherwise it stays
+        and ``refusals["move:" + message_id]`` says why (with the reservations in the way)."""
 
     def handoff_receipt(self, receipt_id: int, worker: int, at: float) -> None:
         """Announce a receipt this worker could not match to the other workers."""

@@ -10,9 +10,11 @@ from typing import Any
 import msgspec
 
 from smppgw.core.message import Message, State
-from smppgw.core.policy.caps import over_cap
+from smppgw.core.policy.caps import CapExceededError, over_cap
 
 from .base import (
+    MOVE,
+    CapGuard,
     CommitCallback,
     CommitGuard,
     HandedReceipt,
@@ -114,6 +116,9 @@ class MemoryStore:
     def cap_release(self, message_id: str) -> None:
         self._queue("cap", message_id, None)
 
+    def cap_move(self, message_id: str, guard: CapGuard) -> None:
+        self._queue("cap_move", message_id, guard)
+
     def handoff_receipt(self, receipt_id: int, worker: int, at: float) -> None:
         self._queue("handoff_receipt", receipt_id, worker, at)
 
@@ -171,6 +176,8 @@ class MemoryStore:
         for op, args in ops:
             if refused and op in ("message", "cap") and _message_id(op, args) in refused:
                 continue
+            if refused and op == "cap_move" and MOVE + str(args[0]) in refused:
+                continue
             self._apply(op, args)
         self.stats.batches += 1
         self.stats.rows += len(ops)
@@ -180,31 +187,48 @@ class MemoryStore:
     def _check_guards(self, ops: list[tuple[str, tuple[object, ...]]]) -> dict[str, Refusal]:
         """The SQLite store's guard semantics: against what is committed plus this batch's earlier messages."""
         refused: dict[str, Refusal] = {}
-        if not any(op == "message" and args[1] is not None for op, args in ops):
+        if not any(op == "cap_move" or (op == "message" and args[1] is not None) for op, args in ops):
             return refused
         keys = {(m.account, m.client_ref): m.id for m in self.messages.values() if m.client_ref is not None}
-        taken: dict[tuple[str, str], list[int]] = {}
-        for account, msisdn, day in self.cap_ledger.values():
-            taken.setdefault((account, msisdn), []).append(day)
+        taken: dict[tuple[str, str], list[int]] = {}  # this batch's reservations so far
         for op, args in ops:
+            if op == "cap_move":
+                message_id, guard = str(args[0]), args[1]
+                assert isinstance(guard, CapGuard)
+                error, others = self._over_cap(guard, message_id, taken)
+                if error is not None:
+                    refused[MOVE + message_id] = Refusal("cap_exceeded", str(error), others)
+                else:
+                    taken.setdefault((guard.account, guard.msisdn), []).append(guard.day)
+                continue
             if op != "message" or args[1] is None:
                 continue
-            message, guard = args
-            assert isinstance(message, Message) and isinstance(guard, CommitGuard)
-            if guard.client_ref is not None and (message.account, guard.client_ref) in keys:
-                refused[message.id] = Refusal("duplicate", keys[(message.account, guard.client_ref)])
+            message, commit_guard = args
+            assert isinstance(message, Message) and isinstance(commit_guard, CommitGuard)
+            if commit_guard.client_ref is not None and (message.account, commit_guard.client_ref) in keys:
+                refused[message.id] = Refusal("duplicate", keys[(message.account, commit_guard.client_ref)])
                 continue
-            if guard.cap is not None:
-                recipient = (guard.cap.account, guard.cap.msisdn)
-                error = over_cap(taken.get(recipient, []), guard.cap.day, guard.cap.limits)
+            if commit_guard.cap is not None:
+                error, others = self._over_cap(commit_guard.cap, message.id, taken)
                 if error is not None:
-                    refused[message.id] = Refusal("cap_exceeded", str(error))
+                    refused[message.id] = Refusal("cap_exceeded", str(error), others)
                     continue
-                taken.setdefault(recipient, []).append(guard.cap.day)
-            if guard.client_ref is not None:
-                keys[(message.account, guard.client_ref)] = message.id
+                taken.setdefault((commit_guard.cap.account, commit_guard.cap.msisdn), []).append(commit_guard.cap.day)
+            if commit_guard.client_ref is not None:
+                keys[(message.account, commit_guard.client_ref)] = message.id
         self.refusals.update(refused)
         return refused
+
+    def _over_cap(
+        self, cap: CapGuard, message_id: str, taken: dict[tuple[str, str], list[int]]
+    ) -> tuple[CapExceededError | None, tuple[tuple[str, int], ...]]:
+        others = tuple(
+            (mid, day)
+            for mid, (account, msisdn, day) in self.cap_ledger.items()
+            if (account, msisdn) == (cap.account, cap.msisdn) and mid != message_id
+        )
+        days = [day for _, day in others] + taken.get((cap.account, cap.msisdn), [])
+        return over_cap(days, cap.day, cap.limits), others
 
     def _apply(self, op: str, args: tuple[object, ...]) -> None:
         if op == "message":
@@ -267,6 +291,10 @@ class MemoryStore:
             for row in self.delivery_handoff.values():
                 if row[0] == args[0]:
                     row[2] = None
+        elif op == "cap_move":
+            guard = args[1]
+            assert isinstance(guard, CapGuard)
+            self.cap_ledger[str(args[0])] = (guard.account, guard.msisdn, guard.day)
         elif op == "callback_done":
             message_id, http_status, at = args
             self.callbacks.pop(str(message_id), None)

@@ -28,6 +28,8 @@ from smppgw.core.policy.caps import over_cap
 from smppgw.obs.logging import get_logger
 
 from .base import (
+    MOVE,
+    CapGuard,
     CommitCallback,
     CommitGuard,
     HandedReceipt,
@@ -455,6 +457,10 @@ class SqliteStore:
     def cap_release(self, message_id: str) -> None:
         self._queue(_DELETE_CAP, (message_id,))
 
+    def cap_move(self, message_id: str, guard: CapGuard) -> None:
+        self._guards.append((message_id, guard.account, CommitGuard(cap=guard, move=True)))
+        self._queue(_UPSERT_CAP, (message_id, guard.account, guard.msisdn, guard.day))
+
     def handoff_receipt(self, receipt_id: int, worker: int, at: float) -> None:
         self._queue(_HANDOFF_RECEIPT, (receipt_id, worker, at))
 
@@ -548,8 +554,9 @@ class SqliteStore:
             if guards:
                 refused = _check_guards(db, guards)
                 if refused:
+                    ids = {key.removeprefix(MOVE) for key in refused}
                     for sql in _GUARDED:
-                        queues[sql] = [row for row in queues[sql] if row[0] not in refused]
+                        queues[sql] = [row for row in queues[sql] if row[0] not in ids]
             for sql in _ORDER:
                 rows = queues[sql]
                 if rows:
@@ -813,31 +820,33 @@ class SqliteStore:
 
 def _check_guards(db: sqlite3.Connection, guards: list[tuple[str, str, CommitGuard]]) -> dict[str, Refusal]:
     """Inside the batch's write transaction: the guarded messages whose key another message already has, or whose
-    cap slot every process's committed reservations (and this batch's earlier ones) already fill."""
+    cap slot every process's committed reservations (and this batch's earlier ones) already fill; and the cap moves
+    that would overfill their new day (keyed ``MOVE + id``)."""
     refused: dict[str, Refusal] = {}
     keys: dict[tuple[str, str], str] = {}
     taken: dict[tuple[str, str], list[int]] = {}
     for message_id, account, guard in guards:
+        key = MOVE + message_id if guard.move else message_id
         if guard.client_ref is not None:
             ref = (account, guard.client_ref)
             row = db.execute("SELECT id FROM messages WHERE account=? AND client_ref=?", ref).fetchone()
             existing = str(row[0]) if row is not None else keys.get(ref)
             if existing is not None:
-                refused[message_id] = Refusal("duplicate", existing)
+                refused[key] = Refusal("duplicate", existing)
                 continue
         cap = guard.cap
         if cap is not None:
             recipient = (cap.account, cap.msisdn)
-            days = [
-                int(day)
-                for (day,) in db.execute(
-                    "SELECT day FROM cap_ledger WHERE account=? AND msisdn=? AND message_id<>?",
+            others = [
+                (str(other), int(day))
+                for other, day in db.execute(
+                    "SELECT message_id, day FROM cap_ledger WHERE account=? AND msisdn=? AND message_id<>?",
                     (*recipient, message_id),
                 )
             ]
-            error = over_cap(days + taken.get(recipient, []), cap.day, cap.limits)
+            error = over_cap([day for _, day in others] + taken.get(recipient, []), cap.day, cap.limits)
             if error is not None:
-                refused[message_id] = Refusal("cap_exceeded", str(error))
+                refused[key] = Refusal("cap_exceeded", str(error), tuple(others))
                 continue
             taken.setdefault(recipient, []).append(cap.day)
         if guard.client_ref is not None:

@@ -15,6 +15,7 @@ import pytest
 from smppgw.app import build_router
 from smppgw.config import AccountConfig, ConnectorConfig, GatewayConfig, RoutingConfig
 from smppgw.core.message import Message, State, TrafficClass
+from smppgw.core.workers import SOLE_WORKER, WorkerSlot
 from smppgw.service.connector import Connector
 from smppgw.service.errors import SubmitRefusedError
 from smppgw.service.gateway import Account, Gateway, TextSubmit
@@ -42,13 +43,15 @@ class Clock:
         return self.now
 
 
-def make_gateway(clock: Clock, store: MemoryStore | SqliteStore | None = None, **account: Any) -> Gateway:
+def make_gateway(
+    clock: Clock, store: MemoryStore | SqliteStore | None = None, *, worker: WorkerSlot = SOLE_WORKER, **account: Any
+) -> Gateway:
     config = GatewayConfig(
         accounts=(AccountConfig(system_id="acme", password="pw", rate=1e6, **account),),
         connectors=(ConnectorConfig(name="sim"),),
         routing=RoutingConfig(default="sim"),
     )
-    gateway = Gateway(config, store or MemoryStore(), build_router(config), clock=clock)
+    gateway = Gateway(config, store or MemoryStore(), build_router(config), clock=clock, worker=worker)
     connector = Connector(config.connectors[0], gateway)
     connector.clock = clock
     gateway.add_connector(connector)
@@ -363,3 +366,34 @@ async def test_a_stop_whose_commit_fails_is_undone_in_memory() -> None:
     assert gateway.policies.stoplist.stopped("acme", MOSCOW) is None  # a retry will record it again
     store.fail_commits = False
     assert gateway.set_stopped("acme", MOSCOW, True, "test")
+
+
+async def _commits(store: MemoryStore, rounds: int = 3) -> None:
+    for _ in range(rounds):
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        store.after_commit(done.set_result)
+        assert await done
+
+
+async def test_a_cap_move_across_workers_is_refused_when_another_worker_filled_the_day() -> None:
+    """Worker 0 holds m1 for Wednesday; worker 1 takes Thursday for the same debtor (1 a day); worker 0 only sweeps on
+    Thursday: m1 may not move onto Thursday (the store refuses, worker 0 learns why) and goes on Friday."""
+    clock, store = Clock(utc("2026-03-03T20:30:00")), MemoryStore()  # Tuesday 23:30 Moscow
+    first = make_gateway(clock, store, worker=WorkerSlot(0, 2))
+    second = make_gateway(clock, store, worker=WorkerSlot(1, 2))
+    week = 7 * 86400.0
+    m1 = await submit(first, MOSCOW, "collection", validity=week)
+    clock.now = utc("2026-03-04T20:30:00")  # Wednesday 23:30: worker 0 missed Wednesday (down, backlog)
+    m2 = await submit(second, MOSCOW, "collection", validity=week)
+    thursday = datetime(2026, 3, 5).toordinal()
+    assert store.cap_ledger[m2.id][2] == thursday
+    clock.now = utc("2026-03-05T05:00:00")  # Thursday 08:00 Moscow
+    first.sweep()
+    second.sweep()
+    await _commits(store)
+    assert m2.state is State.QUEUED
+    assert m1.state is State.HELD and m1.id not in queued(first)
+    assert store.cap_ledger[m1.id][2] == thursday + 1  # Friday, confirmed by the store
+    clock.now = utc("2026-03-06T05:00:00")  # Friday 08:00
+    first.sweep()
+    assert m1.state is State.QUEUED
