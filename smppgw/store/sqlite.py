@@ -621,9 +621,11 @@ class SqliteStore:
     # ------------------------------------------------------------------ reads
 
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """One query, executed and read to the end in one step on the reader's thread. (As an execute, then a fetch,
+        another coroutine's query ran in between while this statement was open, i.e. inside its read snapshot: under
+        concurrent reads the connection never left an old snapshot and missed rows other processes had committed.)"""
         assert self._reader is not None
-        async with self._reader.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        return list(await self._reader.execute_fetchall(sql, params))
 
     async def recover(self) -> Recovery:
         """Everything a restart must resume. Reads are consistent: the writer has committed what it had."""

@@ -23,6 +23,7 @@ async def test_one_message_per_key_across_workers(tmp_path: Path) -> None:
 
         async def post(port: int, key: str) -> tuple[str, int, str]:
             reply = await request(port, "POST", "/v1/messages", message(client_ref=key), token=ACME)
+            assert reply.status == 202, (reply.status, reply.body)
             return key, reply.status, reply.json()["id"]
 
         replies = await asyncio.gather(*(post(port, key) for key in keys for port in ports))
