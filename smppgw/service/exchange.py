@@ -1,8 +1,9 @@
 """What worker processes tell each other through the store (``smppgw run --workers N``).
 
-Each worker polls three things: receipts another worker received but could not match (the message may be ours),
-stop-list changes made by another worker, and receipts owed to upstream accounts that this worker holds a receiver
-session of. Polling costs three indexed reads per interval, nothing per message.
+Each worker polls four things: receipts another worker received but could not match (the message may be ours),
+stop-list changes made by another worker, cancel_sm requests for its messages that reached another worker, and
+receipts owed to upstream accounts that this worker holds a receiver session of. Polling costs four indexed reads
+per interval, nothing per message.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class WorkerExchange:
         self.interval = interval
         self.receipts_after = 0
         self.stops_after = 0
+        self.cancels_after = 0
         self.receipts_matched = 0
         self.deliveries_claimed = 0
         self._next_prune = 0.0
@@ -43,6 +45,7 @@ class WorkerExchange:
     async def start(self) -> None:
         self.receipts_after = await self.store.last_handoff()
         self.stops_after = await self.store.last_stop_change()
+        self.cancels_after = await self.store.last_cancel_handoff()
         worker = self.gateway.worker
         await self.store.release_claims(worker.index, worker.count)  # what this worker held died with it
 
@@ -72,6 +75,11 @@ class WorkerExchange:
             self.gateway.stop_changed_elsewhere(change.scope, change.msisdn, change.stopped)
         if changes:
             self.stops_after = changes[-1].seq
+        cancels = await self.store.cancel_handoffs(self.cancels_after, PAGE)
+        for seq, message_id, account in cancels:
+            self.cancels_after = seq
+            if not self.gateway.owned_elsewhere(message_id):
+                self.gateway.cancel_owned(message_id, account)
         upstream = self.gateway.upstream
         accounts = [name for name, account in self.gateway.accounts.items() if upstream.can_deliver(account)]
         claimed: list[Message] = await self.store.claim_deliveries(accounts, me, PAGE) if accounts else []
@@ -82,4 +90,4 @@ class WorkerExchange:
         if now >= self._next_prune:
             self._next_prune = now + 60.0
             self.store.prune_handoffs(now - HANDOFF_RETENTION)
-        return PAGE in (len(handed_receipts), len(changes), len(claimed))
+        return PAGE in (len(handed_receipts), len(changes), len(cancels), len(claimed))

@@ -780,16 +780,46 @@ class Gateway:
         )
 
     def cancel(self, account: Account, pdu: CancelSm) -> CancelSmResp:
-        message = self.live.get(pdu.message_id)
-        if (
-            message is None
-            or message.account != account.config.system_id
-            or message.state not in (_ACCEPTED, _QUEUED, _SCHEDULED, _HELD)
-        ):
+        if not self.cancel_owned(pdu.message_id, account.config.system_id):
             return CancelSmResp(sequence=pdu.sequence, status=CommandStatus.ESME_RCANCELFAIL)
+        return CancelSmResp(sequence=pdu.sequence)
+
+    def cancel_owned(self, message_id: str, account: str) -> bool:
+        """Cancel a message of this worker that has not gone out yet; False if there is none such."""
+        message = self.live.get(message_id)
+        if message is None or message.account != account or message.state not in _CANCELLABLE:
+            return False
         self.stats.cancelled += 1
         self._finish(message, State.DELETED, 0)  # the connector skips it when it reaches the head of its lane
-        return CancelSmResp(sequence=pdu.sequence)
+        return True
+
+    def owned_elsewhere(self, message_id: str) -> bool:
+        """Several workers, and ``message_id`` is one of ours but another worker's."""
+        if not self.worker.shared:
+            return False
+        try:
+            return not self.worker.owns(message_id)
+        except ValueError:  # not one of our ids at all
+            return False
+
+    async def cancel_elsewhere(self, account: Account, pdu: CancelSm) -> CancelSmResp:
+        """cancel_sm for another worker's message: passed to its owner through the store; the answer waits (bounded)
+        until the store shows the message cancelled or gone out."""
+        failed = CancelSmResp(sequence=pdu.sequence, status=CommandStatus.ESME_RCANCELFAIL)
+        name = account.config.system_id
+        view = await self.store.find_message(pdu.message_id)
+        if view is None or view.message.account != name or view.message.state not in _CANCELLABLE:
+            return failed
+        self.store.handoff_cancel(pdu.message_id, name, self.clock())
+        deadline = time.monotonic() + CANCEL_WAIT
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            view = await self.store.find_message(pdu.message_id)
+            if view is None or view.message.state is State.DELETED:
+                return failed if view is None else CancelSmResp(sequence=pdu.sequence)
+            if view.message.state not in _CANCELLABLE:  # it went out meanwhile
+                return failed
+        return failed
 
     # ------------------------------------------------------------------ periodic work
 
@@ -954,6 +984,10 @@ _STATE_TEXT = {state: state.value for state in State}
 _PART_STATE_TEXT = {receipt: state.value for receipt, state in _STATE_OF_RECEIPT.items()}
 """Plain text of states (``.value`` of an Enum member costs ~0.16 µs)."""
 _NOT_SENT = frozenset({_ACCEPTED, _QUEUED, _SCHEDULED, _HELD})
+_CANCELLABLE = _NOT_SENT
+
+CANCEL_WAIT = 3.0
+"""Seconds a cancel_sm for another worker's message waits for that worker's answer (the owner looks every 0.1 s)."""
 
 
 def _operator(info: NumberInfo | None) -> str:

@@ -115,7 +115,10 @@ class UpstreamHandler(ConnectionHandler):
         elif isinstance(pdu, QuerySm):
             asyncio.get_running_loop().create_task(self._query(conn, account, pdu))
         elif isinstance(pdu, CancelSm):
-            conn.send_response(self.gateway.cancel(account, pdu))
+            if self.gateway.owned_elsewhere(pdu.message_id):
+                asyncio.get_running_loop().create_task(self._cancel_elsewhere(conn, account, pdu))
+            else:
+                conn.send_response(self.gateway.cancel(account, pdu))
         else:  # submit_multi, replace_sm: not offered by this gateway
             status = CommandStatus.ESME_RSUBMITFAIL if pdu.command_id == 0x21 else CommandStatus.ESME_RREPLACEFAIL
             conn.send_response(response_type_for(pdu.command_id)(sequence=pdu.sequence, status=status))
@@ -143,6 +146,9 @@ class UpstreamHandler(ConnectionHandler):
 
     async def _query(self, conn: SmppConnection, account: Account, pdu: QuerySm) -> None:
         conn.send_response(await self.gateway.query(account, pdu))
+
+    async def _cancel_elsewhere(self, conn: SmppConnection, account: Account, pdu: CancelSm) -> None:
+        conn.send_response(await self.gateway.cancel_elsewhere(account, pdu))
 
     def on_closed(self, conn: SmppConnection, reason: str) -> None:
         account = self.account_of.pop(conn, None)

@@ -221,6 +221,9 @@ class Store(Protocol):
     def release_delivery(self, message_id: str) -> None:
         """Give back a receipt this worker took but cannot deliver now (another worker may take it)."""
 
+    def handoff_cancel(self, message_id: str, account: str, at: float) -> None:
+        """Ask the worker owning the message to cancel it (cancel_sm on another worker's session)."""
+
     def prune_handoffs(self, before: float) -> None:
         """Forget receipt announcements older than ``before`` (the receipts stay, unmatched, as evidence)."""
 
@@ -228,6 +231,11 @@ class Store(Protocol):
 
     async def receipt_handoffs(self, after: int, limit: int = 1000) -> list[HandedReceipt]:
         """Announced receipts with a sequence number above ``after``, in commit order."""
+
+    async def cancel_handoffs(self, after: int, limit: int = 1000) -> list[tuple[int, str, str]]:
+        """Cancel requests (sequence, message id, account) above ``after``, in commit order."""
+
+    async def last_cancel_handoff(self) -> int: ...
 
     async def last_handoff(self) -> int:
         """The highest receipt-announcement sequence number so far (a new reader's starting cursor)."""

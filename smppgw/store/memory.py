@@ -47,6 +47,7 @@ class MemoryStore:
         self.receipt_handoff: list[tuple[int, int, float]] = []  # (receipt id, worker, at); seq = index + 1
         self.delivery_handoff: dict[int, list[Any]] = {}  # seq → [message id, account, claimed by (None: free)]
         self._handoff_seq = 0
+        self.cancel_handoff: list[tuple[str, str]] = []  # (message id, account); seq = index + 1
         self._pending: list[tuple[str, tuple[object, ...]]] = []
         self._callbacks: list[CommitCallback] = []
         self._scheduled = False
@@ -124,6 +125,16 @@ class MemoryStore:
 
     def handoff_delivery(self, message_id: str, account: str) -> None:
         self._queue("handoff_delivery", message_id, account)
+
+    def handoff_cancel(self, message_id: str, account: str, at: float) -> None:
+        self._queue("handoff_cancel", message_id, account)
+
+    async def cancel_handoffs(self, after: int, limit: int = 1000) -> list[tuple[int, str, str]]:
+        rows = self.cancel_handoff[after : after + limit]
+        return [(after + i + 1, message_id, account) for i, (message_id, account) in enumerate(rows)]
+
+    async def last_cancel_handoff(self) -> int:
+        return len(self.cancel_handoff)
 
     def prune_handoffs(self, before: float) -> None:
         return None  # sequence numbers are list positions here: announcements are kept
@@ -287,6 +298,8 @@ class MemoryStore:
             if all(row[0] != args[0] for row in self.delivery_handoff.values()):
                 self._handoff_seq += 1
                 self.delivery_handoff[self._handoff_seq] = [str(args[0]), str(args[1]), None]
+        elif op == "handoff_cancel":
+            self.cancel_handoff.append((str(args[0]), str(args[1])))
         elif op == "release_delivery":
             for row in self.delivery_handoff.values():
                 if row[0] == args[0]:

@@ -120,7 +120,8 @@ MIGRATIONS: tuple[str, ...] = (
     # receiver session in the owning worker is left for a worker that has one: it takes the row with a lease
     # (claimed_by) that ends when the receipt is delivered or abandoned (the row goes), when that worker gives it back
     # (session lost) or when that worker starts again (its leases are freed). One row per message: leaving it twice
-    # never makes two deliveries. Collection caps are counted per recipient inside the commit: indexed.
+    # never makes two deliveries. Collection caps are counted per recipient inside the commit: indexed. A cancel_sm
+    # that reached a worker not owning its message is passed to the owner the way receipts are (a cursor).
     """
     CREATE TABLE receipt_handoff (seq INTEGER PRIMARY KEY AUTOINCREMENT, receipt_id INTEGER NOT NULL,
                                   worker INTEGER NOT NULL, at REAL NOT NULL);
@@ -129,6 +130,8 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX delivery_handoff_account ON delivery_handoff(account, claimed_by, seq);
     CREATE UNIQUE INDEX delivery_handoff_message ON delivery_handoff(message_id);
     CREATE INDEX cap_ledger_recipient ON cap_ledger(account, msisdn, day);
+    CREATE TABLE cancel_handoff (seq INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL,
+                                 account TEXT NOT NULL, at REAL NOT NULL);
     """,
 )
 

@@ -92,8 +92,10 @@ _HANDOFF_RECEIPT = "INSERT INTO receipt_handoff (receipt_id, worker, at) VALUES 
 _HANDOFF_DELIVERY = "INSERT OR IGNORE INTO delivery_handoff (message_id, account) VALUES (?,?)"
 _RELEASE_DELIVERY = "UPDATE delivery_handoff SET claimed_by=? WHERE message_id=?"
 _DELETE_DELIVERY_HANDOFF = "DELETE FROM delivery_handoff WHERE message_id=?"
+_HANDOFF_CANCEL = "INSERT INTO cancel_handoff (message_id, account, at) VALUES (?,?,?)"
 _PRUNE_HANDOFFS = "DELETE FROM receipt_handoff WHERE at < ?"
-_ROW_BY_ROW = frozenset({_PRUNE_HANDOFFS})
+_PRUNE_CANCELS = "DELETE FROM cancel_handoff WHERE at < ?"
+_ROW_BY_ROW = frozenset({_PRUNE_HANDOFFS, _PRUNE_CANCELS})
 _GUARDED = frozenset({_INSERT_MESSAGE, _INSERT_OPEN, _UPSERT_CAP})  # a refused message's rows (first column: its id)
 _ORDER = (
     _INSERT_MESSAGE,
@@ -102,6 +104,7 @@ _ORDER = (
     _INSERT_RECEIPT,
     _HANDOFF_RECEIPT,  # after its receipt: a reader joining the two never sees one without the other
     _HANDOFF_DELIVERY,
+    _HANDOFF_CANCEL,
     _INSERT_DUE,
     _INSERT_DELIVERY,
     _INSERT_CALLBACK,
@@ -120,6 +123,7 @@ _ORDER = (
     _DELETE_CAP,
     _DELETE_DELIVERY_HANDOFF,
     _PRUNE_HANDOFFS,
+    _PRUNE_CANCELS,
 )
 
 _REPORT_ROWS = (
@@ -470,8 +474,12 @@ class SqliteStore:
     def release_delivery(self, message_id: str) -> None:
         self._queue(_RELEASE_DELIVERY, (None, message_id))
 
+    def handoff_cancel(self, message_id: str, account: str, at: float) -> None:
+        self._queue(_HANDOFF_CANCEL, (message_id, account, at))
+
     def prune_handoffs(self, before: float) -> None:
         self._queue(_PRUNE_HANDOFFS, (before,))
+        self._queue(_PRUNE_CANCELS, (before,))
 
     def after_commit(self, callback: CommitCallback) -> None:
         if self._failed is not None:
@@ -703,6 +711,17 @@ class SqliteStore:
                 (after, limit),
             )
         ]
+
+    async def cancel_handoffs(self, after: int, limit: int = 1000) -> list[tuple[int, str, str]]:
+        return [
+            (int(seq), str(message_id), str(account))
+            for seq, message_id, account in await self._fetchall(
+                "SELECT seq, message_id, account FROM cancel_handoff WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
+            )
+        ]
+
+    async def last_cancel_handoff(self) -> int:
+        return int((await self._fetchall("SELECT coalesce(max(seq), 0) FROM cancel_handoff"))[0][0])
 
     async def last_handoff(self) -> int:
         return int((await self._fetchall("SELECT coalesce(max(seq), 0) FROM receipt_handoff"))[0][0])

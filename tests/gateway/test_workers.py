@@ -19,9 +19,11 @@ from smppgw.core.workers import WorkerSlot
 from smppgw.service.errors import SubmitRefusedError
 from smppgw.service.gateway import Stored, TextSubmit
 from smppgw.smpp.constants import CommandStatus, MessageState
+from smppgw.smpp.pdu import CancelSm
 
 from .helpers import (
     ACCOUNT,
+    STEP,
     bind_upstream,
     eventually,
     free_port,
@@ -188,3 +190,29 @@ async def test_a_second_process_for_the_same_worker_index_is_refused(tmp_path: P
             with pytest.raises(RuntimeError, match="already running"):
                 async with running_gateway(config, worker=WorkerSlot(0, 2)):
                     pass
+
+
+async def test_cancel_sm_on_another_workers_session_reaches_the_owner(tmp_path: Path) -> None:
+    """A scheduled message accepted on worker 0 is cancelled from a session on worker 1 (the owner cancels it and
+    the answer waits for that); one already sent cannot be cancelled from there either."""
+    async with running_operators() as operators:
+        config = gateway_config(tmp_path / "gw.sqlite3", {name: op.sim.port for name, op in operators.items()})
+        async with two_workers(config) as (first, second):
+            submitter = await bind_upstream(first.smpp_port)
+            canceller = await bind_upstream(second.smpp_port)
+            try:
+                later = await submitter.submit(number("mts", 5), "later", schedule_delivery_time="000000001000000R")
+                sent = await submitter.submit(number("mts", 6), "now")
+                assert later.status == sent.status == CommandStatus.ESME_ROK
+                await eventually(lambda: len(operators["mts"].arrived) >= 1, 5.0, "the unscheduled one sent")
+                assert canceller.conn is not None
+                ok = await canceller.conn.request(CancelSm(message_id=later.message_id), timeout=STEP)
+                refused = await canceller.conn.request(CancelSm(message_id=sent.message_id), timeout=STEP)
+                unknown = await canceller.conn.request(CancelSm(message_id="not-an-id"), timeout=STEP)
+                assert ok.status == CommandStatus.ESME_ROK
+                assert refused.status == unknown.status == CommandStatus.ESME_RCANCELFAIL
+                assert first.gateway.stats.cancelled == 1
+                assert later.message_id not in first.gateway.live
+            finally:
+                await submitter.close()
+                await canceller.close()

@@ -157,3 +157,14 @@ async def test_two_writers_on_one_file_take_a_cap_slot_and_a_receipt_once(tmp_pa
     finally:
         await first.close()
         await second.close()
+
+
+async def test_cancel_requests_follow_a_cursor(store: Store) -> None:
+    start = await store.last_cancel_handoff()
+    for i in (4, 1, 7):
+        store.handoff_cancel(make_message(i).id, "acme", 1000.0)
+    assert await committed(store)
+    requests = await store.cancel_handoffs(start)
+    assert [(m, a) for _, m, a in requests] == [(make_message(i).id, "acme") for i in (4, 1, 7)]
+    assert await store.cancel_handoffs(requests[0][0]) == requests[1:]
+    assert await store.last_cancel_handoff() == requests[-1][0]
