@@ -29,9 +29,6 @@ class WorkerSlot(msgspec.Struct, frozen=True):
         """Whether this worker owns the message (its id is in this worker's residue class)."""
         return self.count == 1 or int(message_id, 16) % self.count == self.index
 
-    def owns_number(self, number: int) -> bool:
-        return self.count == 1 or number % self.count == self.index
-
     def share_of_rate(self, rate: float) -> float:
         """This worker's part of a rate configured for the whole gateway (operator and account throttles)."""
         return rate / self.count
