@@ -117,10 +117,15 @@ class GatewayApp:
             return
         fd = os.open(f"{self.config.store.path}.worker-{self.worker.index}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise RuntimeError(f"worker {self.worker.index} of this store is already running") from None
+            deadline = time.monotonic() + WORKER_LOCK_WAIT  # an orphan of a killed supervisor may still be draining
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise RuntimeError(f"worker {self.worker.index} of this store is already running") from None
+                    time.sleep(0.2)  # before the loop serves anything: nothing waits on it yet
             yield
         finally:
             os.close(fd)
@@ -218,6 +223,7 @@ class GatewayApp:
         ):
             await asyncio.sleep(0.05)
         await self.server.close(unbind_timeout=2.0)
+        await self.handler.stop_answering()
         for connector in self.gateway.connectors.values():
             await connector.stop()
         log.info("stopped", seconds=round(time.monotonic() - started, 3))
@@ -411,6 +417,10 @@ async def serve(config: GatewayConfig, worker: WorkerSlot = SOLE_WORKER) -> None
     gc.freeze()  # the numbering plan, config and code objects: never traversed by a collection again
     install_signal_handlers(app)
     await app.run()
+
+
+WORKER_LOCK_WAIT = 20.0
+"""Seconds a worker waits for its index's lock: a previous process of that index may be draining (up to 15 s)."""
 
 
 SWITCH_INTERVAL = 0.0001

@@ -274,8 +274,13 @@ class Api:
             if not self._stored(known):
                 assert known.client_ref is not None
                 entry.accepted = await self._from_store(account, known.client_ref)
-                if entry.accepted is None:
-                    entry.error = ErrorBody(code="store_unavailable", message="the message could not be stored")
+                if entry.accepted is None:  # its twin got no message: the same answer as it
+                    refusal = self.gateway.refused_at_commit.get(known.id)
+                    entry.error = (
+                        ErrorBody(code="store_unavailable", message="the message could not be stored")
+                        if refusal is None
+                        else ErrorBody(code=refusal.code, message=str(refusal))
+                    )
         accepted = sum(1 for r in results if r.accepted is not None)
         return Response.json(BatchOut(accepted=accepted, rejected=len(results) - accepted, results=results), 200)
 

@@ -76,12 +76,14 @@ class WorkerExchange:
         if changes:
             self.stops_after = changes[-1].seq
         cancels = await self.store.cancel_handoffs(self.cancels_after, PAGE)
-        for seq, message_id, account in cancels:
+        for seq, message_id, account, at in cancels:
             self.cancels_after = seq
             if not self.gateway.owned_elsewhere(message_id):
-                self.gateway.cancel_owned(message_id, account)
+                self.gateway.cancel_asked(message_id, account, at)
         upstream = self.gateway.upstream
         accounts = [name for name, account in self.gateway.accounts.items() if upstream.can_deliver(account)]
+        if upstream.pending_count >= upstream.max_pending:
+            accounts = []  # full: what it took now it would give back at once, and take again next round
         claimed: list[Message] = await self.store.claim_deliveries(accounts, me, PAGE) if accounts else []
         for message in claimed:
             self.deliveries_claimed += 1

@@ -183,6 +183,7 @@ class Gateway:
         self.callbacks = CallbackOutbox(store)
         self.client_refs: OrderedDict[tuple[str, str], Message] = OrderedDict()
         self.max_client_refs = 1_000_000  # recent idempotency keys kept in memory; older ones are found in the store
+        self.refused_at_commit: OrderedDict[str, SubmitRefusedError] = OrderedDict()  # recent ones (for twins)
         self._ids = MessageIdGenerator(index=worker.index, count=worker.count)
         self._receipt_ids = worker.align(0)  # receipt ids are strided like message ids
         self._scheduled: list[tuple[float, int, Message]] = []  # heap by send_at
@@ -190,7 +191,10 @@ class Gateway:
         self._tiebreak = itertools.count()
         self._next_prune = 0.0
         self._held_parts: list[tuple[float, int, Message, int]] = []  # parts waiting for the next window
-        self._unconfirmed_moves: set[str] = set()  # cap moves the store has not confirmed yet (several workers)
+        # Several workers: cap moves the store has not confirmed yet (id → whether the whole message waits for it),
+        # and what other workers' reservations refused moves showed (recipient → (forget after, days)).
+        self._unconfirmed_moves: dict[str, bool] = {}
+        self._days_elsewhere: dict[tuple[str, str], tuple[float, list[int]]] = {}
 
     @property
     def waiting(self) -> int:
@@ -445,9 +449,13 @@ class Gateway:
             del self.client_refs[(message.account, message.client_ref)]
         self.reject(code)
         if code == "duplicate":
-            return SubmitRefusedError(CommandStatus.ESME_RSYSERR, code, detail)
-        account = self.accounts[message.account].config
-        return SubmitRefusedError(account.cap_exceeded_status, code, detail)
+            refusal = SubmitRefusedError(CommandStatus.ESME_RSYSERR, code, detail)
+        else:
+            refusal = SubmitRefusedError(self.accounts[message.account].config.cap_exceeded_status, code, detail)
+        self.refused_at_commit[message.id] = refusal
+        if len(self.refused_at_commit) > 10_000:
+            self.refused_at_commit.popitem(last=False)
+        return refusal
 
     def known_client_ref(self, account: str, client_ref: str) -> Message | None:
         """A message of ``account`` accepted in this process with this idempotency key (committed or not)."""
@@ -493,44 +501,60 @@ class Gateway:
         message.state = _QUEUED
         self.connectors[message.connector].enqueue(message)
 
-    def _policy_slot(self, message: Message, at: float) -> Slot | None:
-        """The first window from ``at`` on a day with a cap slot for the message; None if none before it expires."""
+    def _policy_slot(self, message: Message, at: float, *, whole: bool = True) -> Slot | None:
+        """The first window from ``at`` on a day with a cap slot for the message; None if none before it expires.
+        ``whole``: the whole message waits for it (not one part being sent again)."""
         info = self.router.resolver.resolve(message.dest)
         reserved = self.policies.ledger.day_of(message.id)
+        elsewhere = self._reserved_elsewhere(message) if self.worker.shared else ()
         for _ in range(40):  # at most one move per day of a month
             slot = self.policies.slot(message, info, at)
             if slot is None or slot.opens >= message.expires_at:
                 return None
-            if self.policies.move_cap(message, info, slot.opens):
+            if self.policies.move_cap(message, info, slot.opens, elsewhere):
                 day = self.policies.ledger.day_of(message.id)
                 if day is not None and day != reserved:  # moved: record the new day
                     if self.worker.shared and reserved is not None:
-                        self._confirm_move(message, reserved, day)
+                        self._confirm_move(message, reserved, day, whole)
                     else:
                         self.store.cap_reserve(message.id, message.account, message.dest, day)
                 return slot
             at = next_local_day(info, slot.opens)  # that day is full: try the next one
         return None
 
-    def _confirm_move(self, message: Message, previous: int, day: int) -> None:
+    def _confirm_move(self, message: Message, previous: int, day: int, whole: bool) -> None:
         """Several workers: another may have filled the new day meanwhile; the store decides inside the commit, and
-        the message waits (held) for its answer."""
-        self._unconfirmed_moves.add(message.id)
+        the message (or its held part) waits for its answer."""
+        self._unconfirmed_moves[message.id] = whole
         guard = CapGuard(account=message.account, msisdn=message.dest, day=day, limits=self.policies.limits(message))
         self.store.cap_move(message.id, guard)
-        self.store.after_commit(lambda ok: self._move_settled(message, previous, ok))
+        self.store.after_commit(lambda ok: self._move_settled(message, previous, ok, whole))
 
-    def _move_settled(self, message: Message, previous: int, ok: bool) -> None:
-        self._unconfirmed_moves.discard(message.id)
+    def _move_settled(self, message: Message, previous: int, ok: bool, whole: bool) -> None:
+        self._unconfirmed_moves.pop(message.id, None)
         refusal = self.store.refusals.pop(MOVE + message.id, None)
-        if not ok or refusal is not None:  # the reservation stays where it was; learn what fills the day
+        if message.state.is_final or message.id not in self.live:
+            return  # finished meanwhile: its slot went with it
+        if not ok or refusal is not None:  # the reservation stays where it was; remember what fills the day
             ledger = self.policies.ledger
             ledger.reserve((message.account, message.dest), previous, message.id)
-            for other, day in refusal.taken if refusal is not None else ():
-                if ledger.day_of(other) is None:
-                    ledger.reserve((message.account, message.dest), day, other)
-        if not message.state.is_final and message.id in self.live:
+            if refusal is not None:
+                days = [day for other, day in refusal.taken if ledger.day_of(other) is None]
+                self._days_elsewhere[(message.account, message.dest)] = (self.clock() + ELSEWHERE_TTL, days)
+        if whole and message.state is _HELD:  # a held part is checked again when it is due (``_part_may_go``)
             self._dispatch(message)
+
+    def _reserved_elsewhere(self, message: Message) -> list[int]:
+        """The recipient's days other workers reserved, as a recent refusal showed (a hint to pick the next day;
+        the store still decides)."""
+        key = (message.account, message.dest)
+        entry = self._days_elsewhere.get(key)
+        if entry is None:
+            return []
+        if entry[0] <= self.clock():
+            del self._days_elsewhere[key]
+            return []
+        return entry[1]
 
     def _hold(self, message: Message, now: float) -> None:
         if message.state is not _HELD:
@@ -542,7 +566,7 @@ class Gateway:
         """Keep a part to be sent again until the message's next window; then the connector sends it."""
         if message.state.is_final:
             return
-        slot = self._policy_slot(message, self.clock())  # also moves its cap slot to the day it now goes out
+        slot = self._policy_slot(message, self.clock(), whole=False)  # also moves its cap slot to that day
         if slot is None:  # no window before it expires: the rest never goes
             self._finish(message, State.EXPIRED, 0)
             return
@@ -793,6 +817,11 @@ class Gateway:
         self._finish(message, State.DELETED, 0)  # the connector skips it when it reaches the head of its lane
         return True
 
+    def cancel_asked(self, message_id: str, account: str, at: float) -> None:
+        """A cancel_sm another worker passed on: done unless the asker has already answered it failed."""
+        if self.clock() - at < CANCEL_WAIT - CANCEL_MARGIN:
+            self.cancel_owned(message_id, account)
+
     def owned_elsewhere(self, message_id: str) -> bool:
         """Several workers, and ``message_id`` is one of ours but another worker's."""
         if not self.worker.shared:
@@ -812,14 +841,14 @@ class Gateway:
             return failed
         self.store.handoff_cancel(pdu.message_id, name, self.clock())
         deadline = time.monotonic() + CANCEL_WAIT
-        while time.monotonic() < deadline:
+        while True:  # the last read comes after the owner's last chance (CANCEL_WAIT - CANCEL_MARGIN)
+            last = time.monotonic() >= deadline
             await asyncio.sleep(0.05)
             view = await self.store.find_message(pdu.message_id)
             if view is None or view.message.state is State.DELETED:
                 return failed if view is None else CancelSmResp(sequence=pdu.sequence)
-            if view.message.state not in _CANCELLABLE:  # it went out meanwhile
+            if view.message.state not in _CANCELLABLE or last:  # it went out meanwhile, or the owner did not act
                 return failed
-        return failed
 
     # ------------------------------------------------------------------ periodic work
 
@@ -867,7 +896,7 @@ class Gateway:
     def _part_may_go(self, message: Message, part: int, now: float) -> bool:
         """Several workers: a held part goes only once its message's cap day is confirmed for today (a refused move
         leaves the reservation on another day); otherwise it is held again."""
-        slot = self._policy_slot(message, now)
+        slot = self._policy_slot(message, now, whole=False)
         if slot is None:
             self._finish(message, State.EXPIRED, 0)
             return False
@@ -986,8 +1015,14 @@ _PART_STATE_TEXT = {receipt: state.value for receipt, state in _STATE_OF_RECEIPT
 _NOT_SENT = frozenset({_ACCEPTED, _QUEUED, _SCHEDULED, _HELD})
 _CANCELLABLE = _NOT_SENT
 
+ELSEWHERE_TTL = 60.0
+"""Seconds a worker remembers other workers' cap days that a refused move showed it (they may be released soon)."""
+
 CANCEL_WAIT = 3.0
 """Seconds a cancel_sm for another worker's message waits for that worker's answer (the owner looks every 0.1 s)."""
+CANCEL_MARGIN = 1.0
+"""The owner acts on a passed-on cancel only until ``CANCEL_WAIT - CANCEL_MARGIN`` after it was asked, so a cancel
+answered "failed" never takes effect later (the margin covers the commit of the owner's change)."""
 
 
 def _operator(info: NumberInfo | None) -> str:

@@ -7,7 +7,7 @@ the status the account configured. Only classes with a policy pay for it: an OTP
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, time, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
@@ -109,15 +109,15 @@ class Policies:
             raise SubmitRefusedError(account.cap_exceeded_status, "cap_exceeded", str(exc)) from None
         self.ledger.reserve(key, day, message.id)
 
-    def move_cap(self, message: Message, info: NumberInfo | None, at: float) -> bool:
+    def move_cap(self, message: Message, info: NumberInfo | None, at: float, elsewhere: Iterable[int] = ()) -> bool:
         """Move the message's reservation to the local day of ``at`` (it goes out later than planned); False if
-        that day is full (hold it for a later day)."""
+        that day is full (hold it for a later day). ``elsewhere``: the recipient's days other workers reserved."""
         day = local_day(info, at)
         current = self.ledger.day_of(message.id)
         if current is None or current == day:
             return True
         try:
-            self.ledger.move(message.id, day, self.limits(message))
+            self.ledger.move(message.id, day, self.limits(message), elsewhere)
         except CapExceededError:
             return False
         return True

@@ -13,8 +13,9 @@ import hmac
 import ipaddress
 import time
 from collections import deque
+from collections.abc import Coroutine
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from smppgw.core.message import SMPP_STATE_OF, Message
 from smppgw.net.connection import ConnectionHandler, SmppConnection
@@ -61,6 +62,7 @@ class UpstreamHandler(ConnectionHandler):
         self.account_of: dict[SmppConnection, Account] = {}
         self._failures: dict[tuple[str, str], deque[float]] = {}
         self.bind_failures = 0
+        self._tasks: set[asyncio.Task[None]] = set()  # requests answered after a read (query_sm, cancel_sm)
 
     def on_bind_request(self, conn: SmppConnection, pdu: _Bind) -> None:
         status = self._authenticate(conn, pdu)
@@ -113,10 +115,10 @@ class UpstreamHandler(ConnectionHandler):
         if isinstance(pdu, SubmitSm | DataSm):
             self._submit(conn, account, pdu)
         elif isinstance(pdu, QuerySm):
-            asyncio.get_running_loop().create_task(self._query(conn, account, pdu))
+            self._answer_later(self._query(conn, account, pdu))
         elif isinstance(pdu, CancelSm):
             if self.gateway.owned_elsewhere(pdu.message_id):
-                asyncio.get_running_loop().create_task(self._cancel_elsewhere(conn, account, pdu))
+                self._answer_later(self._cancel_elsewhere(conn, account, pdu))
             else:
                 conn.send_response(self.gateway.cancel(account, pdu))
         else:  # submit_multi, replace_sm: not offered by this gateway
@@ -143,6 +145,17 @@ class UpstreamHandler(ConnectionHandler):
                 conn.send_response(reply(sequence=sequence, status=outcome.status))
 
         self.gateway.persist(message, acknowledge)
+
+    def _answer_later(self, answer: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(answer)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def stop_answering(self) -> None:
+        """At shutdown, before the store closes: requests still reading it are dropped (their sessions are going)."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _query(self, conn: SmppConnection, account: Account, pdu: QuerySm) -> None:
         conn.send_response(await self.gateway.query(account, pdu))

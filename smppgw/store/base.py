@@ -232,8 +232,8 @@ class Store(Protocol):
     async def receipt_handoffs(self, after: int, limit: int = 1000) -> list[HandedReceipt]:
         """Announced receipts with a sequence number above ``after``, in commit order."""
 
-    async def cancel_handoffs(self, after: int, limit: int = 1000) -> list[tuple[int, str, str]]:
-        """Cancel requests (sequence, message id, account) above ``after``, in commit order."""
+    async def cancel_handoffs(self, after: int, limit: int = 1000) -> list[tuple[int, str, str, float]]:
+        """Cancel requests (sequence, message id, account, asked at) above ``after``, in commit order."""
 
     async def last_cancel_handoff(self) -> int: ...
 

@@ -47,7 +47,7 @@ class MemoryStore:
         self.receipt_handoff: list[tuple[int, int, float]] = []  # (receipt id, worker, at); seq = index + 1
         self.delivery_handoff: dict[int, list[Any]] = {}  # seq → [message id, account, claimed by (None: free)]
         self._handoff_seq = 0
-        self.cancel_handoff: list[tuple[str, str]] = []  # (message id, account); seq = index + 1
+        self.cancel_handoff: list[tuple[str, str, float]] = []  # (message id, account, at); seq = index + 1
         self._pending: list[tuple[str, tuple[object, ...]]] = []
         self._callbacks: list[CommitCallback] = []
         self._scheduled = False
@@ -127,11 +127,11 @@ class MemoryStore:
         self._queue("handoff_delivery", message_id, account)
 
     def handoff_cancel(self, message_id: str, account: str, at: float) -> None:
-        self._queue("handoff_cancel", message_id, account)
+        self._queue("handoff_cancel", message_id, account, at)
 
-    async def cancel_handoffs(self, after: int, limit: int = 1000) -> list[tuple[int, str, str]]:
+    async def cancel_handoffs(self, after: int, limit: int = 1000) -> list[tuple[int, str, str, float]]:
         rows = self.cancel_handoff[after : after + limit]
-        return [(after + i + 1, message_id, account) for i, (message_id, account) in enumerate(rows)]
+        return [(after + i + 1, *row) for i, row in enumerate(rows)]
 
     async def last_cancel_handoff(self) -> int:
         return len(self.cancel_handoff)
@@ -150,10 +150,17 @@ class MemoryStore:
         self._queue("release_delivery", message_id)
 
     async def claim_deliveries(self, accounts: Sequence[str], worker: int, limit: int = 500) -> list[Message]:
-        free = [row for _, row in sorted(self.delivery_handoff.items()) if row[1] in accounts and row[2] is None]
-        for row in free[:limit]:
+        free = [
+            (seq, row) for seq, row in sorted(self.delivery_handoff.items()) if row[1] in accounts and row[2] is None
+        ]
+        taken = []
+        for seq, row in free[:limit]:
             row[2] = worker
-        return [copy.deepcopy(self.messages[row[0]]) for row in free[:limit] if self.receipt_due.get(row[0])]
+            if self.receipt_due.get(row[0]):
+                taken.append(copy.deepcopy(self.messages[row[0]]))
+            else:  # no longer owed (delivered meanwhile): the row goes, as in SQLite
+                del self.delivery_handoff[seq]
+        return taken
 
     async def release_claims(self, worker: int, workers: int) -> None:
         for row in self.delivery_handoff.values():
@@ -299,7 +306,7 @@ class MemoryStore:
                 self._handoff_seq += 1
                 self.delivery_handoff[self._handoff_seq] = [str(args[0]), str(args[1]), None]
         elif op == "handoff_cancel":
-            self.cancel_handoff.append((str(args[0]), str(args[1])))
+            self.cancel_handoff.append((str(args[0]), str(args[1]), float(str(args[2]))))
         elif op == "release_delivery":
             for row in self.delivery_handoff.values():
                 if row[0] == args[0]:

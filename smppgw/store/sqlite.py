@@ -712,11 +712,12 @@ class SqliteStore:
             )
         ]
 
-    async def cancel_handoffs(self, after: int, limit: int = 1000) -> list[tuple[int, str, str]]:
+    async def cancel_handoffs(self, after: int, limit: int = 1000) -> list[tuple[int, str, str, float]]:
         return [
-            (int(seq), str(message_id), str(account))
-            for seq, message_id, account in await self._fetchall(
-                "SELECT seq, message_id, account FROM cancel_handoff WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
+            (int(seq), str(message_id), str(account), float(at))
+            for seq, message_id, account, at in await self._fetchall(
+                "SELECT seq, message_id, account, at FROM cancel_handoff WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after, limit),
             )
         ]
 
@@ -739,12 +740,18 @@ class SqliteStore:
         ids = await loop.run_in_executor(self._executor, self._claim_deliveries, list(accounts), worker, limit)
         if not ids:
             return []
+        try:
+            rows = await self._fetchall(
+                f"SELECT {_QUALIFIED_COLUMNS}, m.done_at FROM receipts_due d JOIN messages m ON m.id = d.id "
+                f"WHERE d.id IN ({','.join('?' * len(ids))}) ORDER BY d.id",
+                ids,
+            )
+        except BaseException:  # the leases were taken: give them back, or nobody would deliver those receipts
+            for message_id in ids:
+                self._queue(_RELEASE_DELIVERY, (None, message_id))
+            raise
         messages = []
-        for row in await self._fetchall(
-            f"SELECT {_QUALIFIED_COLUMNS}, m.done_at FROM receipts_due d JOIN messages m ON m.id = d.id "
-            f"WHERE d.id IN ({','.join('?' * len(ids))}) ORDER BY d.id",
-            ids,
-        ):
+        for row in rows:
             message = _message_from_row(row[:-1])
             message.done_at = row[-1]
             messages.append(message)

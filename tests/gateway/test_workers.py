@@ -183,7 +183,10 @@ async def test_an_opt_out_right_after_a_release_elsewhere_is_recorded(tmp_path: 
             assert all(app.gateway.policies.stoplist.contains(ACCOUNT, msisdn) for app in (first, second))
 
 
-async def test_a_second_process_for_the_same_worker_index_is_refused(tmp_path: Path) -> None:
+async def test_a_second_process_for_the_same_worker_index_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("smppgw.app.WORKER_LOCK_WAIT", 0.5)  # it waits that long for the other to go away
     async with running_operators() as operators:
         config = gateway_config(tmp_path / "gw.sqlite3", {name: op.sim.port for name, op in operators.items()})
         async with running_gateway(config, worker=WorkerSlot(0, 2)):

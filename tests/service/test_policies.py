@@ -397,3 +397,66 @@ async def test_a_cap_move_across_workers_is_refused_when_another_worker_filled_t
     clock.now = utc("2026-03-06T05:00:00")  # Friday 08:00
     first.sweep()
     assert m1.state is State.QUEUED
+
+
+async def test_a_part_held_with_several_workers_does_not_send_its_message_again() -> None:
+    """A part of a message in flight comes back after its window closed: its cap day moves (confirmed by the store)
+    and only that part goes on the next day; the message is not queued again as a whole."""
+    clock, store = Clock(utc("2026-03-03T18:59:58")), MemoryStore()  # Tuesday 21:59:58 Moscow
+    gateway = make_gateway(clock, store, worker=WorkerSlot(0, 2))
+    message = await submit(gateway, MOSCOW, "collection")
+    connector = gateway.connectors["sim"]
+    for lane in connector.lanes:
+        lane.clear()
+    connector.queued = 0
+    message.wire_parts = connector._build_parts(message)
+    message.state = State.SUBMITTING
+    clock.now = utc("2026-03-03T19:00:05")  # 22:00:05: the window has closed
+    connector._requeue_part(message, 0)
+    connector.link = FreeLink()  # type: ignore[assignment]
+    connector._send_what_we_can()  # the part is held for tomorrow; its cap day moves (to be confirmed)
+    await _commits(store)
+    assert message.state is State.SUBMITTING and not gateway._scheduled
+    clock.now = utc("2026-03-04T05:00:00")  # Wednesday 08:00
+    gateway.sweep()
+    assert message.state is State.SUBMITTING
+    assert message.id not in queued(gateway)
+    assert store.cap_ledger[message.id][2] == datetime(2026, 3, 4).toordinal()
+
+
+async def _refused_move() -> tuple[Clock, MemoryStore, Gateway, Gateway, Message, Message]:
+    """Worker 0's m1 (Wednesday) must move on Thursday, which worker 1's m2 already holds (1 a day)."""
+    clock, store = Clock(utc("2026-03-03T20:30:00")), MemoryStore()
+    first = make_gateway(clock, store, worker=WorkerSlot(0, 2))
+    second = make_gateway(clock, store, worker=WorkerSlot(1, 2))
+    m1 = await submit(first, MOSCOW, "collection", validity=7 * 86400.0)
+    clock.now = utc("2026-03-04T20:30:00")
+    m2 = await submit(second, MOSCOW, "collection", validity=7 * 86400.0)
+    clock.now = utc("2026-03-05T05:00:00")  # Thursday 08:00
+    return clock, store, first, second, m1, m2
+
+
+async def test_a_message_cancelled_while_its_move_is_unconfirmed_keeps_no_reservation() -> None:
+    _, store, first, _, m1, _ = await _refused_move()
+    first.sweep()
+    assert m1.id in first._unconfirmed_moves
+    assert first.cancel_owned(m1.id, "acme")
+    await _commits(store)
+    assert m1.state is State.DELETED and m1.id not in store.cap_ledger
+    assert first.policies.ledger.day_of(m1.id) is None
+
+
+async def test_days_learned_from_another_worker_are_a_hint_that_expires() -> None:
+    """What a refused move showed of worker 1's reservations never enters worker 0's ledger: once worker 1 frees
+    Thursday, worker 0 may take it for a new message at once, and for a move after the hint expired."""
+    clock, store, first, second, m1, m2 = await _refused_move()
+    first.sweep()
+    second.sweep()
+    await _commits(store)
+    assert first.policies.ledger.day_of(m2.id) is None
+    assert second.cancel_owned(m2.id, "acme")
+    await _commits(store)
+    clock.now = utc("2026-03-05T06:00:00")  # Thursday 09:00: the store has room today
+    fresh = await submit(first, MOSCOW, "collection", validity=7 * 86400.0)
+    assert fresh.state is State.QUEUED
+    assert store.cap_ledger[m1.id][2] == datetime(2026, 3, 6).toordinal()  # m1 still goes on Friday

@@ -58,10 +58,12 @@ class CapLedger:
         entry = self._by_message.get(message_id)
         return None if entry is None else entry[1]
 
-    def check(self, key: CapKey, day: int, limits: CapLimits, *, ignore: str | None = None) -> None:
+    def check(
+        self, key: CapKey, day: int, limits: CapLimits, *, ignore: str | None = None, extra: Iterable[int] = ()
+    ) -> None:
         """Raise ``CapExceededError`` if one more message on ``day`` would exceed a cap (``ignore``: a message
-        whose own reservation does not count, when moving it)."""
-        days = list(self._days.get(key, ()))
+        whose own reservation does not count, when moving it; ``extra``: days reserved elsewhere, as far as known)."""
+        days = [*self._days.get(key, ()), *extra]
         if ignore is not None and ignore in self._by_message:
             days.remove(self._by_message[ignore][1])
         error = over_cap(days, day, limits)
@@ -86,13 +88,13 @@ class CapLedger:
             del self._days[key]
         return True
 
-    def move(self, message_id: str, day: int, limits: CapLimits) -> None:
+    def move(self, message_id: str, day: int, limits: CapLimits, extra: Iterable[int] = ()) -> None:
         """Move a reservation to another day (the message goes out later than planned); raises if that day is full."""
         entry = self._by_message.get(message_id)
         if entry is None or entry[1] == day:
             return
         key = entry[0]
-        self.check(key, day, limits, ignore=message_id)
+        self.check(key, day, limits, ignore=message_id, extra=extra)
         self.reserve(key, day, message_id)
 
     def prune(self, today: int) -> list[str]:
