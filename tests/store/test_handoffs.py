@@ -165,6 +165,6 @@ async def test_cancel_requests_follow_a_cursor(store: Store) -> None:
         store.handoff_cancel(make_message(i).id, "acme", 1000.0)
     assert await committed(store)
     requests = await store.cancel_handoffs(start)
-    assert [(m, a) for _, m, a in requests] == [(make_message(i).id, "acme") for i in (4, 1, 7)]
+    assert [(m, a, at) for _, m, a, at in requests] == [(make_message(i).id, "acme", 1000.0) for i in (4, 1, 7)]
     assert await store.cancel_handoffs(requests[0][0]) == requests[1:]
     assert await store.last_cancel_handoff() == requests[-1][0]
