@@ -18,6 +18,8 @@ from typing import Generic, TypeVar
 
 from smppgw.smpp.receipt import IdRadix, message_id_key, message_id_keys, normalise_message_id
 
+from .compact import IntMultimap
+
 T = TypeVar("T")  # what a segment reference is (the service uses (Message, part))
 R = TypeVar("R")  # what a parked receipt is
 
@@ -57,6 +59,9 @@ class Correlator(Generic[T, R]):
         self._parked: OrderedDict[str, tuple[float, str, R]] = OrderedDict()  # key → (parked at, raw id, receipt)
         self.ambiguous_matches = 0
         self.parked_evicted = 0
+        # Segments whose message left memory: hash of each key → a reference (message id and part, packed by the
+        # caller). About 50 bytes a key instead of a live entry's 200 and its message's 1,300.
+        self._retired = IntMultimap()
 
     def __len__(self) -> int:
         """Number of live keys (a numeric id may be stored under two)."""
@@ -123,6 +128,33 @@ class Correlator(Generic[T, R]):
                 self._live[key] = remaining[0]
             else:
                 del self._live[key]
+
+    @property
+    def retired(self) -> int:
+        """Keys of retired segments (a numeric id may be stored under two)."""
+        return len(self._retired)
+
+    def retire(self, smsc_id: str, segment: T, reference: int) -> None:
+        """Keep only ``reference`` for ``segment`` (its message leaves memory); ``match_retired`` finds it."""
+        self.forget(smsc_id, segment)
+        for key in _keys(smsc_id, self.response_form):
+            self._retired.add(hash(key), reference)
+
+    def match_retired(self, receipt_id: str) -> list[int]:
+        """References retired under a reading of ``receipt_id``: candidates (hashes may collide), which the caller
+        checks against the stored SMSC id with ``same_id``."""
+        found: list[int] = []
+        for key in _keys(receipt_id, self.receipt_form):
+            found.extend(r for r in self._retired.get(hash(key)) if r not in found)
+        return found
+
+    def forget_retired(self, smsc_id: str, reference: int) -> None:
+        for key in _keys(smsc_id, self.response_form):
+            self._retired.remove(hash(key), reference)
+
+    def same_id(self, smsc_id: str, receipt_id: str) -> bool:
+        """Whether a receipt's id refers to the id an SMSC answered (under this connector's reading of ids)."""
+        return not set(_keys(smsc_id, self.response_form)).isdisjoint(_keys(receipt_id, self.receipt_form))
 
     def park(self, receipt_id: str, receipt: R, now: float) -> R | None:
         """Keep an unmatched receipt until its id is registered; returns one evicted to stay within bounds."""

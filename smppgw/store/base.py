@@ -261,6 +261,9 @@ class Store(Protocol):
 
     async def find_message(self, message_id: str) -> MessageView | None: ...
 
+    async def load_open(self, ids: Sequence[str]) -> list[Message]:
+        """Those of ``ids`` still open, as recovery builds them (parts' SMSC ids and receipt states filled)."""
+
     async def find_by_client_ref(self, account: str, client_ref: str) -> str | None:
         """The id of the account's message with this idempotency key, if any."""
 

@@ -320,7 +320,24 @@ class MemoryStore:
             self.callbacks.pop(str(message_id), None)
             self.callback_outcomes.append((str(message_id), int(str(http_status)), float(str(at))))
 
+    async def load_open(self, ids: Sequence[str]) -> list[Message]:
+        wanted = set(ids)
+        return [m for m in self._open_messages() if m.id in wanted]
+
     async def recover(self) -> Recovery:
+        open_messages = self._open_messages()
+        return Recovery(
+            open_messages=open_messages,
+            unmatched_receipts=[r for r in self.receipts.values() if r.message_id is None],
+            receipts_due=[copy.deepcopy(self.messages[i]) for i, due in self.receipt_due.items() if due],
+            callbacks=[copy.deepcopy(c) for c in sorted(self.callbacks.values(), key=lambda c: c.next_at)],
+            max_message_id=max(self.messages, default=None),
+            max_receipt_id=max(self.receipts, default=0),
+            stoplist=[key for key, event in self.stoplist.items() if event.stopped],
+            cap_reservations=[(a, n, d, mid) for mid, (a, n, d) in self.cap_ledger.items()],
+        )
+
+    def _open_messages(self) -> list[Message]:
         open_messages = []
         for message in self.messages.values():
             if message.state.is_final:
@@ -335,16 +352,7 @@ class MemoryStore:
                 if record.message_id == message.id and record.part is not None:
                     restored.part_states[record.part] = record.state
             open_messages.append(restored)
-        return Recovery(
-            open_messages=open_messages,
-            unmatched_receipts=[r for r in self.receipts.values() if r.message_id is None],
-            receipts_due=[copy.deepcopy(self.messages[i]) for i, due in self.receipt_due.items() if due],
-            callbacks=[copy.deepcopy(c) for c in sorted(self.callbacks.values(), key=lambda c: c.next_at)],
-            max_message_id=max(self.messages, default=None),
-            max_receipt_id=max(self.receipts, default=0),
-            stoplist=[key for key, event in self.stoplist.items() if event.stopped],
-            cap_reservations=[(a, n, d, mid) for mid, (a, n, d) in self.cap_ledger.items()],
-        )
+        return open_messages
 
     async def find_by_client_ref(self, account: str, client_ref: str) -> str | None:
         return (await self.find_by_client_refs(account, [client_ref])).get(client_ref)

@@ -637,27 +637,7 @@ class SqliteStore:
 
     async def recover(self) -> Recovery:
         """Everything a restart must resume. Reads are consistent: the writer has committed what it had."""
-        messages = [
-            _message_from_row(row)
-            for row in await self._fetchall(
-                f"SELECT {_QUALIFIED_COLUMNS.replace('m.state', 'o.state')} "
-                "FROM open_messages o JOIN messages m ON m.id = o.id ORDER BY o.id"
-            )
-        ]
-        by_id = {m.id: m for m in messages}
-        for message_id, part, smsc_id in await self._fetchall(
-            "SELECT s.message_id, s.part, s.smsc_id FROM open_messages o JOIN segments s ON s.message_id = o.id"
-        ):
-            message = by_id.get(message_id)
-            if message is not None and 0 <= part < len(message.smsc_ids):
-                message.smsc_ids[part] = smsc_id
-        for message_id, part, state in await self._fetchall(
-            "SELECT r.message_id, r.part, r.state FROM open_messages o JOIN receipts r ON r.message_id = o.id "
-            "ORDER BY r.id"
-        ):
-            message = by_id.get(message_id)
-            if message is not None and part is not None and 0 <= part < len(message.part_states):
-                message.part_states[part] = state
+        messages = await self._open_messages()
         unmatched = [
             _receipt_from_row(row)
             for row in await self._fetchall(
@@ -773,6 +753,43 @@ class SqliteStore:
 
     async def last_stop_change(self) -> int:
         return int((await self._fetchall("SELECT coalesce(max(rowid), 0) FROM stoplist_log"))[0][0])
+
+    async def _open_messages(self, ids: Sequence[str] | None = None) -> list[Message]:
+        """Open messages (all, or those of ``ids``) with the SMSC ids of their parts and the states of the parts
+        whose receipts came."""
+        where, params = ("", ()) if ids is None else (f" WHERE o.id IN ({','.join('?' * len(ids))})", tuple(ids))
+        messages = [
+            _message_from_row(row)
+            for row in await self._fetchall(
+                f"SELECT {_QUALIFIED_COLUMNS.replace('m.state', 'o.state')} "
+                f"FROM open_messages o JOIN messages m ON m.id = o.id{where} ORDER BY o.id",
+                params,
+            )
+        ]
+        by_id = {m.id: m for m in messages}
+        for message_id, part, smsc_id in await self._fetchall(
+            "SELECT s.message_id, s.part, s.smsc_id FROM open_messages o JOIN segments s ON s.message_id = o.id"
+            + where,
+            params,
+        ):
+            message = by_id.get(message_id)
+            if message is not None and 0 <= part < len(message.smsc_ids):
+                message.smsc_ids[part] = smsc_id
+        for message_id, part, state in await self._fetchall(
+            f"SELECT r.message_id, r.part, r.state FROM open_messages o JOIN receipts r ON r.message_id = o.id{where} "
+            "ORDER BY r.id",
+            params,
+        ):
+            message = by_id.get(message_id)
+            if message is not None and part is not None and 0 <= part < len(message.part_states):
+                message.part_states[part] = state
+        return messages
+
+    async def load_open(self, ids: Sequence[str]) -> list[Message]:
+        found: list[Message] = []
+        for start in range(0, len(ids), 300):  # three IN lists of up to 300 per query stay far below the limits
+            found.extend(await self._open_messages(ids[start : start + 300]))
+        return found
 
     async def stop_history(self, msisdn: str) -> list[StopEvent]:
         return [
