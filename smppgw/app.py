@@ -147,7 +147,8 @@ class GatewayApp:
                     group.create_task(connector.run(), name=f"connector-{connector.name}")
                 sweeper = group.create_task(self.gateway.run_sweeper(), name="sweeper")
                 callbacks = group.create_task(self.gateway.callbacks.run(), name="callbacks")
-                background = [sweeper, callbacks]
+                retired = group.create_task(self.gateway.retired.run(), name="retired")
+                background = [sweeper, callbacks, retired]
                 if self.exchange is not None:
                     background.append(group.create_task(self.exchange.run(), name="exchange"))
                 if self.worker.shared:
@@ -367,6 +368,24 @@ class GatewayApp:
                 kind="gauge",
             ),
         ]
+        retired = gateway.retired
+        sources.append(
+            CounterSource(
+                "smppgw_messages_retired",
+                "Messages that left memory while awaiting receipts, and those read back (a receipt or a deadline)",
+                ("event",),
+                lambda: {("retired",): retired.count, ("restored",): retired.restored},
+            )
+        )
+        sources.append(
+            CounterSource(
+                "smppgw_retired_keys",
+                "Compact receipt references of messages out of memory",
+                (),
+                lambda: {(): sum(c.correlator.retired for c in gateway.connectors.values())},
+                kind="gauge",
+            )
+        )
         exchange = self.exchange
         if exchange is not None:
             sources.append(

@@ -51,6 +51,9 @@ class StoreConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     synchronous: Literal["normal", "full"] = "normal"
     commit_interval_ms: float = 2.0  # group commit: a batch is committed at least this often while busy
     max_batch: int = 2000  # rows per transaction (measured: ~1,000-row transactions give ~100k inserts/s)
+    # Messages still awaiting receipts after this many newer ones were sent leave memory (about 100 bytes instead of
+    # 1.4 KB each); a late receipt reads its message back from the store.
+    hot_awaiting: int = 100_000
 
 
 class LogConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -112,16 +112,18 @@ class Correlator(Generic[T, R]):
         return None
 
     def forget(self, smsc_id: str, segment: T) -> None:
-        """Drop ``segment`` (its final receipt arrived, or it timed out)."""
+        """Drop ``segment`` (its final receipt arrived, or it timed out). Segments compare by value: callers pass a
+        new ``(message, part)`` tuple (equal: the same message object, the same part; tuple equality checks the
+        message's identity first, so this costs no field comparison)."""
         for key in _keys(smsc_id, self.response_form):
             candidates = self._live.get(key)
             if candidates is None:
                 continue
             if not isinstance(candidates, list):
-                if candidates[1] is segment:
+                if candidates[1] == segment:
                     del self._live[key]
                 continue
-            remaining = [c for c in candidates if c[1] is not segment]
+            remaining = [c for c in candidates if c[1] != segment]
             if len(remaining) > 1:
                 self._live[key] = remaining
             elif remaining:

@@ -58,6 +58,7 @@ from .callbacks import CallbackOutbox
 from .connector import Connector, Segment
 from .errors import SubmitRefusedError
 from .policy import Policies, Slot, next_local_day
+from .retired import RetiredMessages
 from .upstream import UpstreamReceipts
 
 # Enum members read on the hot path, bound once (a class attribute lookup of an Enum member costs ~0.1 µs).
@@ -182,7 +183,8 @@ class Gateway:
         self.upstream = UpstreamReceipts(self)
         self.callbacks = CallbackOutbox(store)
         self.client_refs: OrderedDict[tuple[str, str], Message] = OrderedDict()
-        self.max_client_refs = 1_000_000  # recent idempotency keys kept in memory; older ones are found in the store
+        self.max_client_refs = 50_000  # recent idempotency keys kept in memory (whole messages); older: in the store
+        self.retired = RetiredMessages(self, config.store.hot_awaiting)
         self.refused_at_commit: OrderedDict[str, SubmitRefusedError] = OrderedDict()  # recent ones (for twins)
         self._ids = MessageIdGenerator(index=worker.index, count=worker.count)
         self._receipt_ids = worker.align(0)  # receipt ids are strided like message ids
@@ -608,7 +610,8 @@ class Gateway:
         self.store.add_segment(
             SegmentRow(message_id=message.id, part=part, connector=connector.name, smsc_id=smsc_id, submitted_at=now)
         )
-        if None not in message.smsc_ids and message.state is _SUBMITTING:
+        whole = None not in message.smsc_ids and message.state is _SUBMITTING
+        if whole:
             message.state = _SUBMITTED
             message.wire_parts = ()  # every part is with the operator: the encoded parts are not needed again
         for parked in connector.correlator.register(smsc_id, (message, part)):
@@ -616,6 +619,37 @@ class Gateway:
             self._apply_receipt(connector, (message, part), parked.record, parked.state)
         if message.state.is_final:  # a parked receipt finished it, or it failed meanwhile
             connector.correlator.forget(smsc_id, (message, part))
+        elif whole:
+            self.retired.sent_whole(message)  # registered: it may leave memory once enough newer ones were sent
+
+    def park_unmatched(self, connector: Connector, record: ReceiptRecord, state: MessageState | None) -> None:
+        """A receipt no message matches (yet): parked for a late submit_sm_resp, and announced to the other workers
+        (its message may be theirs). It is stored already, unlinked: evidence either way."""
+        self.stats.receipts_unmatched += 1
+        connector.correlator.park(record.smsc_id, _ParkedReceipt(record, state), time.monotonic())
+        if self.worker.shared:
+            self.store.handoff_receipt(record.id, self.worker.index, record.received_at)
+
+    def read_part_states(self, message: Message) -> None:
+        """Parts' states as the store gives them back (the receipts' state names, intermediate ones included) as
+        this gateway keeps them: the final state's text, or None while the part still waits."""
+        for part, name in enumerate(message.part_states):
+            if name is not None and name in MessageState.__members__:
+                message.part_states[part] = (
+                    _PART_STATE_TEXT.get(MessageState[name]) if MessageState[name].is_final else None
+                )
+
+    def apply_restored(
+        self, connector: Connector, message: Message, part: int, record: ReceiptRecord, state: MessageState | None
+    ) -> None:
+        """A receipt of a message read back from the store (it had left memory, ``retired``)."""
+        self._apply_receipt(connector, (message, part), record, state)
+
+    def end_unanswered(self, message: Message) -> None:
+        """No final receipt within validity + the connector's receipt grace: the parts' receipts so far decide, or
+        UNKNOWN."""
+        received = [s for s in message.part_states if s is not None]
+        self._finish(message, _aggregate(received) if received else State.UNKNOWN, 0)
 
     def message_failed(self, message: Message, status: int, state: State) -> None:
         if not message.state.is_final:
@@ -665,12 +699,9 @@ class Gateway:
         if segment is not None:
             self._apply_receipt(connector, segment, record, receipt_state if recognised else None)
         elif smsc_id:
-            self.stats.receipts_unmatched += 1
-            connector.correlator.park(
-                smsc_id, _ParkedReceipt(record, receipt_state if recognised else None), time.monotonic()
-            )
-            if self.worker.shared:  # its message may belong to another worker: announce it
-                self.store.handoff_receipt(record.id, self.worker.index, record.received_at)
+            state = receipt_state if recognised else None
+            if not self.retired.receipt(connector, record, state):  # not a message that left memory either
+                self.park_unmatched(connector, record, state)
 
         def acknowledge(ok: bool) -> None:
             if ok:
@@ -884,8 +915,8 @@ class Gateway:
             if now < grace_ends:  # in flight or submitted: its receipt may still come until validity + grace
                 self._track(message, grace_ends)
                 continue
-            received = [s for s in message.part_states if s is not None]
-            self._finish(message, _aggregate(received) if received else State.UNKNOWN, 0)
+            self.end_unanswered(message)
+        self.retired.expire(now)
         if len(self._deadlines) > 2 * len(self.live) + 10_000:  # finished messages linger until their deadline
             self._deadlines = [(m.expires_at, next(self._tiebreak), m) for m in self.live.values()]
             heapq.heapify(self._deadlines)
@@ -929,6 +960,7 @@ class Gateway:
         owned = worker.owns
         self.policies.ledger.load(r for r in recovery.cap_reservations if owned(r[3]))
         for message in filter(lambda m: owned(m.id), recovery.open_messages):
+            self.read_part_states(message)
             connector = self.connectors.get(message.connector)
             if connector is None:
                 self._finish(message, State.FAILED, CommandStatus.ESME_RINVDSTADR)
@@ -944,6 +976,7 @@ class Gateway:
                 for part, smsc_id in enumerate(message.smsc_ids):
                     if smsc_id is not None and message.part_states[part] is None:
                         connector.correlator.register(smsc_id, (message, part))
+                self.retired.sent_whole(message)  # beyond the hot limit the oldest leave memory again
             elif connector.config.resend_unknown_fate:
                 counts["requeued"] += 1
                 if message.traffic_class in self.policies.hours or message.traffic_class in self.policies.stop_classes:
@@ -964,6 +997,8 @@ class Gateway:
             segment = connector.correlator.match(record.smsc_id)
             if segment is not None:
                 self._apply_receipt(connector, segment, record, state)
+            elif self.retired.receipt(connector, record, state):
+                counts["receipts_for_retired"] = counts.get("receipts_for_retired", 0) + 1
             else:
                 counts["receipts_parked"] += 1
                 connector.correlator.park(
@@ -988,6 +1023,8 @@ class Gateway:
         state = MessageState[record.state] if record.state in MessageState.__members__ else None
         segment = connector.correlator.match(record.smsc_id)
         if segment is None:
+            if self.retired.receipt(connector, record, state):
+                return True
             connector.correlator.park(record.smsc_id, _ParkedReceipt(record, state), time.monotonic())
             return False
         self._apply_receipt(connector, segment, record, state)

@@ -170,3 +170,16 @@ def test_message_ids_continue_after_restart_floor() -> None:
     first = MessageIdGenerator().next(1_000)
     restarted = MessageIdGenerator(int(first, 16))
     assert restarted.next(999) > first  # the clock stepped back across the restart
+
+
+def test_forget_takes_an_equal_segment_not_only_the_same_object() -> None:
+    """The gateway forgets a part with a new ``(message, part)`` tuple: the entry must go (it once stayed, holding
+    every finished message in memory)."""
+    correlator: Correlator[tuple[object, int], object] = Correlator()
+    message = object()
+    correlator.register("1A2B", (message, 0))
+    correlator.register("1A2C", (message, 1))
+    correlator.forget("1A2B", (message, 0))
+    assert correlator.match("1A2B") is None and len(correlator) == 1
+    correlator.forget("1A2C", (object(), 1))  # another message's part: not this one
+    assert correlator.match("1A2C") == (message, 1)
