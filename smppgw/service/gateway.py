@@ -189,7 +189,9 @@ class Gateway:
         self._ids = MessageIdGenerator(index=worker.index, count=worker.count)
         self._receipt_ids = worker.align(0)  # receipt ids are strided like message ids
         self._scheduled: list[tuple[float, int, Message]] = []  # heap by send_at
-        self._deadlines: list[tuple[float, int, Message]] = []  # heap by the next time the sweeper must look
+        # Heap by the next time the sweeper must look at a message, by id: a finished or retired message is not kept
+        # in memory by its entry (entries of messages no longer live are skipped, and dropped by a rebuild).
+        self._deadlines: list[tuple[float, int, str]] = []
         self._tiebreak = itertools.count()
         self._next_prune = 0.0
         self._held_parts: list[tuple[float, int, Message, int]] = []  # parts waiting for the next window
@@ -904,21 +906,22 @@ class Gateway:
             for message_id in self.policies.ledger.prune(datetime.fromtimestamp(now, UTC).date().toordinal()):
                 self.store.cap_release(message_id)
         while self._deadlines and self._deadlines[0][0] <= now:
-            _, _, message = heapq.heappop(self._deadlines)
-            if message.state.is_final or self.live.get(message.id) is not message:
+            _, _, message_id = heapq.heappop(self._deadlines)
+            due = self.live.get(message_id)
+            if due is None or due.state.is_final:
                 continue
-            if message.state in (_QUEUED, _SCHEDULED, _HELD, _ACCEPTED):
-                self._finish(message, State.EXPIRED, 0)
+            if due.state in (_QUEUED, _SCHEDULED, _HELD, _ACCEPTED):
+                self._finish(due, State.EXPIRED, 0)
                 continue
-            connector = self.connectors.get(message.connector)
-            grace_ends = message.expires_at + (connector.config.receipt_timeout if connector else DEFAULT_VALIDITY)
+            connector = self.connectors.get(due.connector)
+            grace_ends = due.expires_at + (connector.config.receipt_timeout if connector else DEFAULT_VALIDITY)
             if now < grace_ends:  # in flight or submitted: its receipt may still come until validity + grace
-                self._track(message, grace_ends)
+                self._track(due, grace_ends)
                 continue
-            self.end_unanswered(message)
+            self.end_unanswered(due)
         self.retired.expire(now)
         if len(self._deadlines) > 2 * len(self.live) + 10_000:  # finished messages linger until their deadline
-            self._deadlines = [(m.expires_at, next(self._tiebreak), m) for m in self.live.values()]
+            self._deadlines = [(m.expires_at, next(self._tiebreak), m.id) for m in self.live.values()]
             heapq.heapify(self._deadlines)
         mono = time.monotonic()
         for connector in self.connectors.values():
@@ -938,7 +941,7 @@ class Gateway:
         return True
 
     def _track(self, message: Message, when: float) -> None:
-        heapq.heappush(self._deadlines, (when, next(self._tiebreak), message))
+        heapq.heappush(self._deadlines, (when, next(self._tiebreak), message.id))
 
     async def run_sweeper(self, interval: float = 1.0) -> None:
         while True:
