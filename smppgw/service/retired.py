@@ -127,6 +127,12 @@ class RetiredMessages:
         expiring: list[str],
     ) -> None:
         wanted = {unpack(ref)[0] for _, refs, _, _ in receipts for ref in refs}.union(expiring)
+        # What earlier rounds applied (a part's receipt linked, a message ended) must be in the store before it is
+        # read back, or a message's second part would find its first still waiting.
+        committed: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.gateway.store.after_commit(committed.set_result)
+        if not await committed:
+            raise RuntimeError("the store failed")
         loaded = {m.id: m for m in await self.gateway.store.load_open(sorted(wanted))}
         for message in loaded.values():
             self.gateway.read_part_states(message)

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from smppgw.net.client import connect
@@ -173,3 +174,24 @@ async def test_query_sm_of_a_final_message_has_its_final_date(tmp_path: Path) ->
             answer = await esme.query(message_id)
             assert answer.message_state == MessageState.DELIVERED
             assert len(answer.final_date) == 16, answer.final_date
+
+
+async def test_receipts_of_messages_that_left_memory_come_back_the_same(tmp_path: Path) -> None:
+    """``hot_awaiting = 2``: almost every message leaves memory before its receipt (100-200 ms later) and is read
+    back from the store when it comes; upstream sees exactly what it sees without retirement."""
+    configs = {name: sim_config(300 + i, receipts={"delay_ms": "uniform:100-200"}) for i, name in enumerate(OPERATORS)}
+    async with running_operators(configs) as ops:
+        config = gateway_config(tmp_path / "gw.sqlite3", {name: op.sim.port for name, op in ops.items()})
+        config = msgspec.structs.replace(config, store=msgspec.structs.replace(config.store, hot_awaiting=2))
+        async with running_gateway(config) as app, upstream_session(app.smpp_port) as esme:
+            sent = await send_mixed_batch(esme)
+            await eventually(lambda: len(esme.receipts()) >= len(sent), what="a receipt per message")
+            assert sorted(esme.receipt_ids()) == sorted(sent)
+            assert all(state is MessageState.DELIVERED for _, _, state, _ in esme.receipts())
+            assert app.gateway.retired.count >= len(sent) - 2 * len(OPERATORS)
+            assert app.gateway.retired.restored >= app.gateway.retired.count
+            assert not app.gateway.live
+            assert sum(c.correlator.retired for c in app.gateway.connectors.values()) == 0
+            for message_id in sent:
+                answer = await esme.query(message_id)
+                assert answer.message_state == MessageState.DELIVERED
