@@ -158,6 +158,11 @@ class Correlator(Generic[T, R]):
         """Whether a receipt's id refers to the id an SMSC answered (under this connector's reading of ids)."""
         return not set(_keys(smsc_id, self.response_form)).isdisjoint(_keys(receipt_id, self.receipt_form))
 
+    @staticmethod
+    def written_alike(smsc_id: str, receipt_id: str) -> bool:
+        """The same id written the same way (case and leading zeros aside): what decides between several fits."""
+        return normalise_message_id(smsc_id) == normalise_message_id(receipt_id)
+
     def park(self, receipt_id: str, receipt: R, now: float) -> R | None:
         """Keep an unmatched receipt until its id is registered; returns one evicted to stay within bounds."""
         keys = _keys(receipt_id, self.receipt_form) or (receipt_id,)

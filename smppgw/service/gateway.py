@@ -52,7 +52,17 @@ from smppgw.smpp.pdu import (
 from smppgw.smpp.receipt import ReceiptError, read_receipt
 from smppgw.smpp.text import Encoding, decode_short_message
 from smppgw.smpp.timefmt import SmppTimeError, format_absolute_time, parse_smpp_time
-from smppgw.store.base import MOVE, CapGuard, CommitGuard, ReceiptRecord, Recovery, SegmentRow, StopEvent, Store
+from smppgw.store.base import (
+    MOVE,
+    UNRECOGNISED,
+    CapGuard,
+    CommitGuard,
+    ReceiptRecord,
+    Recovery,
+    SegmentRow,
+    StopEvent,
+    Store,
+)
 
 from .callbacks import CallbackOutbox
 from .connector import Connector, Segment
@@ -633,13 +643,12 @@ class Gateway:
             self.store.handoff_receipt(record.id, self.worker.index, record.received_at)
 
     def read_part_states(self, message: Message) -> None:
-        """Parts' states as the store gives them back (the receipts' state names, intermediate ones included) as
-        this gateway keeps them: the final state's text, or None while the part still waits."""
+        """Parts' states as the store gives them back (the name of each part's first final receipt) as this gateway
+        keeps them: the final state's text, or None while the part still waits (any other name)."""
         for part, name in enumerate(message.part_states):
-            if name is not None and name in MessageState.__members__:
-                message.part_states[part] = (
-                    _PART_STATE_TEXT.get(MessageState[name]) if MessageState[name].is_final else None
-                )
+            if name is not None:
+                receipt = MessageState.__members__.get(name)
+                message.part_states[part] = _PART_STATE_TEXT.get(receipt) if receipt is not None else None
 
     def apply_restored(
         self, connector: Connector, message: Message, part: int, record: ReceiptRecord, state: MessageState | None
@@ -689,7 +698,7 @@ class Gateway:
             id=self._receipt_ids,
             connector=connector.name,
             smsc_id=smsc_id,
-            state=receipt_state.name,
+            state=receipt_state.name if recognised else UNRECOGNISED,
             err=err,
             done_date=done,
             received_at=self.clock(),

@@ -77,7 +77,7 @@ class RetiredMessages:
                 connector.correlator.retire(smsc_id, (message, part), reference(message.id, part))
         del gateway.live[message_id]
         due = message.expires_at + connector.config.receipt_timeout
-        minute = int(due // BUCKET_SECONDS)
+        minute = int(due // BUCKET_SECONDS) + 1  # the bucket's minute starts after ``due``: never early
         bucket = self._deadlines.get(minute)
         if bucket is None:
             bucket = self._deadlines[minute] = array("q")
@@ -114,11 +114,10 @@ class RetiredMessages:
                 expiring, self._expiring = self._expiring[:BATCH], self._expiring[BATCH:]
                 try:
                     await self._restore(receipts, expiring)
-                except Exception as exc:  # the store failed: receipts stay stored (unlinked), deadlines come again
-                    log.error("retired_restore_failed", error=repr(exc))
-                    self._expiring.extend(expiring)
-                    for connector, _, record, state in receipts:
-                        self.gateway.park_unmatched(connector, record, state)
+                except Exception as exc:  # a read failed: the same work is tried again (the receipts are stored)
+                    log.error("retired_restore_failed", error=repr(exc), receipts=len(receipts))
+                    self._receipts[:0] = receipts
+                    self._expiring[:0] = expiring
                     await asyncio.sleep(1.0)
 
     async def _restore(
@@ -155,21 +154,29 @@ class RetiredMessages:
         state: MessageState | None,
         loaded: dict[str, Message],
     ) -> None:
+        candidates: list[tuple[int, Message, int, str]] = []
         for ref in refs:
             message_id, part = unpack(ref)
             message = loaded.get(message_id)
             if message is None or message.state.is_final or part >= len(message.smsc_ids):
                 continue
             smsc_id = message.smsc_ids[part]
-            if smsc_id is None or not connector.correlator.same_id(smsc_id, record.smsc_id):
-                continue  # a hash collision, not this message
-            if state is not None and state.is_final:
-                connector.correlator.forget_retired(smsc_id, ref)
-            self.gateway.apply_restored(connector, message, part, record, state)
-            if _ended(message):  # mypy narrows ``message.state.is_final`` from the check above; this reads it again
-                self._forget(message)
+            if message.part_states[part] is not None:
+                continue  # that part was answered for good already (earlier in this round): as if forgotten
+            if smsc_id is not None and connector.correlator.same_id(smsc_id, record.smsc_id):
+                candidates.append((ref, message, part, smsc_id))  # else a hash collision, not this message
+        if not candidates:
+            self.gateway.park_unmatched(connector, record, state)  # retired meanwhile, ended, or a collision
             return
-        self.gateway.park_unmatched(connector, record, state)  # retired meanwhile, ended, or a collision
+        # Several messages fit (an id like "100" also reads as hex 0x100 = 256): the one written the same way as the
+        # receipt's id wins, as for messages in memory (``Correlator.match``).
+        exact = [c for c in candidates if connector.correlator.written_alike(c[3], record.smsc_id)]
+        ref, message, part, smsc_id = (exact or candidates)[0]
+        if state is not None and state.is_final:
+            connector.correlator.forget_retired(smsc_id, ref)
+        self.gateway.apply_restored(connector, message, part, record, state)
+        if _ended(message):  # mypy narrows ``message.state.is_final`` from the check above; this reads it again
+            self._forget(message)
 
     def _forget(self, message: Message) -> None:
         """A restored message ended: its other parts' references go too."""

@@ -10,9 +10,18 @@ import msgspec
 
 from smppgw.core.message import Message, State
 from smppgw.core.policy.caps import CapLimits
+from smppgw.smpp.constants import MessageState
 
 CommitCallback = Callable[[bool], None]
 """Called with True once durable, or False if the store failed (then nothing in that group may be acknowledged)."""
+
+
+FINAL_RECEIPT_STATES = frozenset(state.name for state in MessageState if state.is_final)
+"""Receipt state names that answer a part for good. A part's state read back from the store is its first such
+receipt's: intermediate receipts (ENROUTE, ACCEPTD), unrecognised words and later duplicates never hide it."""
+
+UNRECOGNISED = "UNRECOGNISED"
+"""The state name a receipt is stored under when its status word is not one the gateway knows (evidence only)."""
 
 
 class ReceiptRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -21,7 +30,7 @@ class ReceiptRecord(msgspec.Struct, frozen=True, kw_only=True):
     id: int
     connector: str
     smsc_id: str
-    state: str  # MessageState name from the receipt
+    state: str  # MessageState name from the receipt, or UNRECOGNISED
     err: str | None
     done_date: str | None  # ISO text of the receipt's done date (the SMSC's local time)
     received_at: float

@@ -13,6 +13,7 @@ from smppgw.core.message import Message, State
 from smppgw.core.policy.caps import CapExceededError, over_cap
 
 from .base import (
+    FINAL_RECEIPT_STATES,
     MOVE,
     CapGuard,
     CommitCallback,
@@ -348,8 +349,10 @@ class MemoryStore:
             for (message_id, part), row in self.segments.items():
                 if message_id == message.id:
                     restored.smsc_ids[part] = row.smsc_id
-            for record in self.receipts.values():
-                if record.message_id == message.id and record.part is not None:
+            for record in sorted(self.receipts.values(), key=lambda r: r.received_at):
+                if record.message_id != message.id or record.part is None or record.state not in FINAL_RECEIPT_STATES:
+                    continue
+                if restored.part_states[record.part] is None:  # the first final one counts, as in SQLite
                     restored.part_states[record.part] = record.state
             open_messages.append(restored)
         return open_messages

@@ -28,6 +28,7 @@ from smppgw.core.policy.caps import over_cap
 from smppgw.obs.logging import get_logger
 
 from .base import (
+    FINAL_RECEIPT_STATES,
     MOVE,
     CapGuard,
     CommitCallback,
@@ -777,11 +778,13 @@ class SqliteStore:
                 message.smsc_ids[part] = smsc_id
         for message_id, part, state in await self._fetchall(
             f"SELECT r.message_id, r.part, r.state FROM open_messages o JOIN receipts r ON r.message_id = o.id{where} "
-            "ORDER BY r.id",
+            "ORDER BY r.received_at, r.id",  # arrival order (ids are strided per worker)
             params,
         ):
             message = by_id.get(message_id)
-            if message is not None and part is not None and 0 <= part < len(message.part_states):
+            if message is None or part is None or not 0 <= part < len(message.part_states):
+                continue
+            if state in FINAL_RECEIPT_STATES and message.part_states[part] is None:  # the first final one counts
                 message.part_states[part] = state
         return messages
 

@@ -200,3 +200,91 @@ async def test_the_hot_limit_keeps_recent_messages_whole(store: Store) -> None:
 
 def test_config_default_keeps_a_hundred_thousand_whole() -> None:
     assert msgspec.convert({}, StoreConfig).hot_awaiting == 100_000
+
+
+async def settle(gateway: Gateway) -> None:
+    for _ in range(30):
+        await asyncio.sleep(0.01)
+    await committed(gateway.store)
+
+
+@pytest.mark.parametrize("hot", [0, 10])
+async def test_an_id_that_reads_two_ways_goes_to_the_message_written_alike(store: Store, hot: int) -> None:
+    """Decimal SMSC ids: "100" is also kept under its hex reading, 256. A receipt for "256" finishes the message
+    whose id is written "256", in memory (hot) and out of it alike."""
+    async with gateway_with(store, Clock(), hot=hot) as gateway:
+        first = await sent(gateway, "first", ["100"])
+        second = await sent(gateway, "second", ["256"])
+        gateway.receipt_pdu(gateway.connectors["sim"], _Conn(), receipt("256"))  # type: ignore[arg-type]
+        await settle(gateway)
+        assert await stored_state(store, second.id) is State.DELIVERED
+        assert await stored_state(store, first.id) is State.SUBMITTING
+
+
+def vendor_receipt(smsc_id: str, word: str) -> DeliverSm:
+    text = f"id:{smsc_id} sub:001 dlvrd:000 submit date:2603030900 done date:2603030900 stat:{word} err:000 text:"
+    return DeliverSm(sequence=1, esm_class=EsmClass.TYPE_SMSC_DELIVERY_RECEIPT, short_message=text.encode())
+
+
+async def test_an_unrecognised_status_word_is_evidence_only_after_a_read_back(store: Store) -> None:
+    async with gateway_with(store, Clock(), hot=1) as gateway:
+        message = await sent(gateway, "x" * 300, ["P1", "P2"])
+        connector = gateway.connectors["sim"]
+        gateway.receipt_pdu(connector, _Conn(), vendor_receipt("P1", "XYZZY"))  # type: ignore[arg-type]
+        await committed(store)
+        await sent(gateway, "pushes it out of memory", ["Q1"])
+        assert message.id not in gateway.live
+        gateway.receipt_pdu(connector, _Conn(), receipt("P2"))  # type: ignore[arg-type]
+        await settle(gateway)
+        assert await stored_state(store, message.id) is State.SUBMITTING  # part 1 still waits for a real answer
+        view = await store.find_message(message.id)
+        assert view is not None and {r.state for r in view.receipts} == {"UNRECOGNISED", "DELIVERED"}
+
+
+async def test_a_later_intermediate_receipt_does_not_hide_a_final_one(store: Store) -> None:
+    async with gateway_with(store, Clock()) as gateway:
+        message = await sent(gateway, "x" * 300, ["E1", "E2"])
+        connector = gateway.connectors["sim"]
+        gateway.receipt_pdu(connector, _Conn(), receipt("E1", MessageState.UNDELIVERABLE))  # type: ignore[arg-type]
+        gateway.receipt_pdu(connector, _Conn(), receipt("E1", MessageState.ENROUTE))  # type: ignore[arg-type]
+        await settle(gateway)
+        gateway.receipt_pdu(connector, _Conn(), receipt("E2"))  # type: ignore[arg-type]
+        await settle(gateway)
+        assert await stored_state(store, message.id) is State.UNDELIVERABLE
+
+
+async def test_a_retired_message_never_ends_before_its_grace(store: Store) -> None:
+    clock = Clock()
+    clock.now = T0 + 50.0  # its deadline falls 50 s into a minute
+    async with gateway_with(store, clock) as gateway:
+        message = await sent(gateway, "late", ["Z9"])
+        due = message.expires_at + 3600.0
+        clock.now = (due // BUCKET_SECONDS) * BUCKET_SECONDS + 0.5  # the same minute, before the grace ends
+        assert clock.now <= due
+        gateway.sweep()
+        await settle(gateway)
+        assert await stored_state(store, message.id) is State.SUBMITTING
+
+
+async def test_a_failed_read_back_is_tried_again(store: Store) -> None:
+    clock = Clock()
+    async with gateway_with(store, clock) as gateway:
+        message = await sent(gateway, "x", ["F1"])
+        original = store.load_open
+        calls = 0
+
+        async def flaky(ids: list[str]) -> list[Message]:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise OSError("disk I/O error")
+            return await original(ids)
+
+        store.load_open = flaky  # type: ignore[method-assign]
+        gateway.receipt_pdu(gateway.connectors["sim"], _Conn(), receipt("F1"))  # type: ignore[arg-type]
+
+        async def delivered() -> bool:
+            return await stored_state(store, message.id) is State.DELIVERED
+
+        await eventually(delivered, "delivered after the retry")
+        assert calls == 2
