@@ -1,6 +1,6 @@
 """Messages that leave memory while awaiting receipts (``hot_awaiting``): a late receipt reads the message back from
 the store and finishes it; a part's receipt leaves the other parts retired; a deadline ends it; an id that only
-collides in the compact index is not taken for the message. Injected clock, both stores."""
+collides in the compact index is not taken for the message. Injected clock, both stores (the ``store`` fixture)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -24,8 +23,6 @@ from smppgw.smpp.constants import EsmClass, MessageState
 from smppgw.smpp.pdu import DeliverSm
 from smppgw.smpp.receipt import format_receipt_text
 from smppgw.store.base import ReceiptRecord, Store
-from smppgw.store.memory import MemoryStore
-from smppgw.store.sqlite import SqliteStore
 
 T0 = datetime(2026, 3, 3, 9, 0, tzinfo=UTC).timestamp()
 
@@ -44,14 +41,6 @@ class _Conn:
 
     def send_response(self, pdu: Any) -> None:
         self.sent.append(pdu)
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    instance: Store = MemoryStore() if request.param == "memory" else SqliteStore(str(tmp_path / "gw.sqlite3"))
-    await instance.open()
-    yield instance
-    await instance.close()
 
 
 @contextlib.asynccontextmanager
