@@ -20,6 +20,7 @@ from smppgw.service.errors import SubmitRefusedError
 from smppgw.service.gateway import Stored, TextSubmit
 from smppgw.smpp.constants import CommandStatus, MessageState
 from smppgw.smpp.pdu import CancelSm
+from tests.store.helpers import committed
 
 from .helpers import (
     ACCOUNT,
@@ -171,9 +172,7 @@ async def test_an_opt_out_right_after_a_release_elsewhere_is_recorded(tmp_path: 
             assert second.gateway.set_stopped(ACCOUNT, msisdn, True, "mo")
             await eventually(lambda: first.gateway.policies.stoplist.contains(ACCOUNT, msisdn), 5.0, "followed")
             assert first.gateway.set_stopped(ACCOUNT, msisdn, False, "http")
-            done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-            first.store.after_commit(done.set_result)
-            assert await done
+            assert await committed(first.store)
             second.gateway.set_stopped(ACCOUNT, msisdn, True, "mo")  # its memory may not have followed yet
             for app in (first, second):
                 await eventually(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class FreeLink:
     """Stands in for a connector's ``ClientLink``: one always-bound connection whose window reports ``free`` slots.
@@ -15,3 +17,23 @@ class FreeLink:
 
     def pick(self) -> None:
         return None
+
+
+class Clock:
+    """An injected wall clock: tests move ``now``."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class RecordingConn:
+    """Stands in for an SMPP connection that only answers: the responses sent, in order."""
+
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    def send_response(self, pdu: Any) -> None:
+        self.sent.append(pdu)

@@ -23,24 +23,11 @@ from smppgw.smpp.constants import EsmClass, MessageState
 from smppgw.smpp.pdu import DeliverSm
 from smppgw.smpp.receipt import format_receipt_text
 from smppgw.store.base import ReceiptRecord, Store
+from tests.store.helpers import committed
+
+from .fakes import Clock, RecordingConn
 
 T0 = datetime(2026, 3, 3, 9, 0, tzinfo=UTC).timestamp()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class _Conn:
-    def __init__(self) -> None:
-        self.sent: list[Any] = []
-
-    def send_response(self, pdu: Any) -> None:
-        self.sent.append(pdu)
 
 
 @contextlib.asynccontextmanager
@@ -62,12 +49,6 @@ async def gateway_with(store: Store, clock: Clock, hot: int = 0) -> AsyncIterato
             await loader
 
 
-async def committed(store: Store) -> None:
-    done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-    store.after_commit(done.set_result)
-    assert await asyncio.wait_for(done, 5)
-
-
 async def sent(gateway: Gateway, text: str, smsc_ids: list[str]) -> Message:
     """A message accepted, then every part answered by the SMSC with these ids (as the connector would report)."""
     message = gateway.accept_text(gateway.accounts["acme"], TextSubmit(to="79161234567", sender="Bank", text=text))
@@ -80,7 +61,7 @@ async def sent(gateway: Gateway, text: str, smsc_ids: list[str]) -> Message:
     message.state = State.SUBMITTING
     for part, smsc_id in enumerate(smsc_ids):
         gateway.part_accepted(gateway.connectors["sim"], message, part, smsc_id)
-    await committed(gateway.store)
+    assert await committed(gateway.store)
     return message
 
 
@@ -103,11 +84,11 @@ async def stored_state(store: Store, message_id: str) -> State:
 
 
 async def test_a_late_receipt_reads_a_retired_message_back(store: Store) -> None:
-    async with gateway_with(store, Clock()) as gateway:
+    async with gateway_with(store, Clock(T0)) as gateway:
         message = await sent(gateway, "code 1234", ["A1B2C3"])
         connector = gateway.connectors["sim"]
         assert message.id not in gateway.live and connector.correlator.retired == 1
-        conn = _Conn()
+        conn = RecordingConn()
         gateway.receipt_pdu(connector, conn, receipt("a1b2c3"))  # type: ignore[arg-type]
 
         async def delivered() -> bool:
@@ -121,18 +102,18 @@ async def test_a_late_receipt_reads_a_retired_message_back(store: Store) -> None
 
 
 async def test_one_part_back_leaves_the_others_retired(store: Store) -> None:
-    async with gateway_with(store, Clock()) as gateway:
+    async with gateway_with(store, Clock(T0)) as gateway:
         message = await sent(gateway, "x" * 300, ["P1", "P2"])  # two GSM-7 parts
         assert message.segments == 2
         connector = gateway.connectors["sim"]
-        gateway.receipt_pdu(connector, _Conn(), receipt("P1"))  # type: ignore[arg-type]
+        gateway.receipt_pdu(connector, RecordingConn(), receipt("P1"))  # type: ignore[arg-type]
 
         async def first_counted() -> bool:
             return connector.correlator.retired == 1
 
         await eventually(first_counted, "the first part's reference gone")
         assert await stored_state(store, message.id) is State.SUBMITTING
-        gateway.receipt_pdu(connector, _Conn(), receipt("P2", MessageState.UNDELIVERABLE))  # type: ignore[arg-type]
+        gateway.receipt_pdu(connector, RecordingConn(), receipt("P2", MessageState.UNDELIVERABLE))  # type: ignore[arg-type]
 
         async def finished() -> bool:
             return await stored_state(store, message.id) is State.UNDELIVERABLE
@@ -142,7 +123,7 @@ async def test_one_part_back_leaves_the_others_retired(store: Store) -> None:
 
 
 async def test_a_retired_message_without_receipts_ends_unknown_after_its_grace(store: Store) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     async with gateway_with(store, clock) as gateway:
         message = await sent(gateway, "no receipt ever", ["Z9"])
         clock.now = message.expires_at + 3600.0 - 1.0
@@ -162,7 +143,7 @@ async def test_a_retired_message_without_receipts_ends_unknown_after_its_grace(s
 async def test_a_reference_whose_id_differs_is_not_taken(store: Store) -> None:
     """What a hash collision would look like: the compact index offers a message whose stored SMSC id is not the
     receipt's; the receipt is parked as unmatched and the message stays as it was."""
-    async with gateway_with(store, Clock()) as gateway:
+    async with gateway_with(store, Clock(T0)) as gateway:
         message = await sent(gateway, "collide", ["C0FFEE"])
         connector = gateway.connectors["sim"]
         record = ReceiptRecord(
@@ -181,7 +162,7 @@ async def test_a_reference_whose_id_differs_is_not_taken(store: Store) -> None:
 
 
 async def test_the_hot_limit_keeps_recent_messages_whole(store: Store) -> None:
-    async with gateway_with(store, Clock(), hot=2) as gateway:
+    async with gateway_with(store, Clock(T0), hot=2) as gateway:
         messages = [await sent(gateway, f"m{i}", [f"ID{i}"]) for i in range(5)]
         assert [m.id in gateway.live for m in messages] == [False, False, False, True, True]
         assert gateway.connectors["sim"].correlator.retired == 3
@@ -194,17 +175,17 @@ def test_config_default_keeps_a_hundred_thousand_whole() -> None:
 async def settle(gateway: Gateway) -> None:
     for _ in range(30):
         await asyncio.sleep(0.01)
-    await committed(gateway.store)
+    assert await committed(gateway.store)
 
 
 @pytest.mark.parametrize("hot", [0, 10])
 async def test_an_id_that_reads_two_ways_goes_to_the_message_written_alike(store: Store, hot: int) -> None:
     """Decimal SMSC ids: "100" is also kept under its hex reading, 256. A receipt for "256" finishes the message
     whose id is written "256", in memory (hot) and out of it alike."""
-    async with gateway_with(store, Clock(), hot=hot) as gateway:
+    async with gateway_with(store, Clock(T0), hot=hot) as gateway:
         first = await sent(gateway, "first", ["100"])
         second = await sent(gateway, "second", ["256"])
-        gateway.receipt_pdu(gateway.connectors["sim"], _Conn(), receipt("256"))  # type: ignore[arg-type]
+        gateway.receipt_pdu(gateway.connectors["sim"], RecordingConn(), receipt("256"))  # type: ignore[arg-type]
         await settle(gateway)
         assert await stored_state(store, second.id) is State.DELIVERED
         assert await stored_state(store, first.id) is State.SUBMITTING
@@ -216,14 +197,14 @@ def vendor_receipt(smsc_id: str, word: str) -> DeliverSm:
 
 
 async def test_an_unrecognised_status_word_is_evidence_only_after_a_read_back(store: Store) -> None:
-    async with gateway_with(store, Clock(), hot=1) as gateway:
+    async with gateway_with(store, Clock(T0), hot=1) as gateway:
         message = await sent(gateway, "x" * 300, ["P1", "P2"])
         connector = gateway.connectors["sim"]
-        gateway.receipt_pdu(connector, _Conn(), vendor_receipt("P1", "XYZZY"))  # type: ignore[arg-type]
-        await committed(store)
+        gateway.receipt_pdu(connector, RecordingConn(), vendor_receipt("P1", "XYZZY"))  # type: ignore[arg-type]
+        assert await committed(store)
         await sent(gateway, "pushes it out of memory", ["Q1"])
         assert message.id not in gateway.live
-        gateway.receipt_pdu(connector, _Conn(), receipt("P2"))  # type: ignore[arg-type]
+        gateway.receipt_pdu(connector, RecordingConn(), receipt("P2"))  # type: ignore[arg-type]
         await settle(gateway)
         assert await stored_state(store, message.id) is State.SUBMITTING  # part 1 still waits for a real answer
         view = await store.find_message(message.id)
@@ -231,19 +212,19 @@ async def test_an_unrecognised_status_word_is_evidence_only_after_a_read_back(st
 
 
 async def test_a_later_intermediate_receipt_does_not_hide_a_final_one(store: Store) -> None:
-    async with gateway_with(store, Clock()) as gateway:
+    async with gateway_with(store, Clock(T0)) as gateway:
         message = await sent(gateway, "x" * 300, ["E1", "E2"])
         connector = gateway.connectors["sim"]
-        gateway.receipt_pdu(connector, _Conn(), receipt("E1", MessageState.UNDELIVERABLE))  # type: ignore[arg-type]
-        gateway.receipt_pdu(connector, _Conn(), receipt("E1", MessageState.ENROUTE))  # type: ignore[arg-type]
+        gateway.receipt_pdu(connector, RecordingConn(), receipt("E1", MessageState.UNDELIVERABLE))  # type: ignore[arg-type]
+        gateway.receipt_pdu(connector, RecordingConn(), receipt("E1", MessageState.ENROUTE))  # type: ignore[arg-type]
         await settle(gateway)
-        gateway.receipt_pdu(connector, _Conn(), receipt("E2"))  # type: ignore[arg-type]
+        gateway.receipt_pdu(connector, RecordingConn(), receipt("E2"))  # type: ignore[arg-type]
         await settle(gateway)
         assert await stored_state(store, message.id) is State.UNDELIVERABLE
 
 
 async def test_a_retired_message_never_ends_before_its_grace(store: Store) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     clock.now = T0 + 50.0  # its deadline falls 50 s into a minute
     async with gateway_with(store, clock) as gateway:
         message = await sent(gateway, "late", ["Z9"])
@@ -256,7 +237,7 @@ async def test_a_retired_message_never_ends_before_its_grace(store: Store) -> No
 
 
 async def test_a_failed_read_back_is_tried_again(store: Store) -> None:
-    clock = Clock()
+    clock = Clock(T0)
     async with gateway_with(store, clock) as gateway:
         message = await sent(gateway, "x", ["F1"])
         original = store.load_open
@@ -270,7 +251,7 @@ async def test_a_failed_read_back_is_tried_again(store: Store) -> None:
             return await original(ids)
 
         store.load_open = flaky  # type: ignore[method-assign]
-        gateway.receipt_pdu(gateway.connectors["sim"], _Conn(), receipt("F1"))  # type: ignore[arg-type]
+        gateway.receipt_pdu(gateway.connectors["sim"], RecordingConn(), receipt("F1"))  # type: ignore[arg-type]
 
         async def delivered() -> bool:
             return await stored_state(store, message.id) is State.DELIVERED
